@@ -1,0 +1,105 @@
+"""efficienttrain: train vision backbones ~1.5x faster with the EfficientTrain curriculum.
+
+Early in training the model sees only the low-frequency content of each image (a crop in the
+Fourier spectrum, which also makes the inputs smaller) and weaker augmentation; both ramp up to
+the full images and the full RandAugment magnitude by the end.
+
+The main entry points:
+
+* :func:`low_frequency_crop` and friends in :mod:`efficienttrain.frequency`;
+* curricula: :func:`efficienttrain`, :func:`efficienttrain_pp`, :func:`linear`, :func:`constant`,
+  :func:`load_curriculum`, :func:`create_curriculum`;
+* the cost model: :func:`curriculum_cost`;
+* the drop-in pieces for your own loop: :class:`CurriculumDataset`, :class:`CurriculumBatchSampler`,
+  :func:`crop_batch`, :func:`set_epoch`, :func:`build_train_transform`;
+* the recipe runner: :func:`train`, :class:`Trainer`, :class:`TrainConfig`.
+"""
+
+from .api import crop_batch, find_curriculum_sampler, set_epoch
+from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
+from .curriculum import (
+    Curriculum,
+    Settings,
+    Stage,
+    constant,
+    create_curriculum,
+    efficienttrain,
+    efficienttrain_pp,
+    linear,
+    list_curricula,
+    load_curriculum,
+)
+from .data import (
+    CurriculumBatchSampler,
+    CurriculumDataset,
+    DemoDataset,
+    build_eval_transform,
+    build_train_transform,
+    set_magnitude,
+)
+from .errors import UserError
+from .frequency import (
+    downsample,
+    high_pass_filter,
+    low_frequency_crop,
+    low_frequency_crop_fft,
+    low_frequency_crop_image,
+    low_pass_filter,
+    resize_to,
+)
+from .models import check_model_sizes, create_model
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The runner pulls in timm's training utilities; import it only when asked for.
+    if name in ("train", "Trainer", "TrainConfig", "RunResult"):
+        from . import runner as _runner
+
+        return getattr(_runner, name)
+    raise AttributeError(f"module 'efficienttrain' has no attribute {name!r}")
+
+
+__all__ = [
+    "__version__",
+    "low_frequency_crop",
+    "low_frequency_crop_fft",
+    "low_frequency_crop_image",
+    "low_pass_filter",
+    "high_pass_filter",
+    "downsample",
+    "resize_to",
+    "Curriculum",
+    "Settings",
+    "Stage",
+    "efficienttrain",
+    "efficienttrain_pp",
+    "linear",
+    "constant",
+    "load_curriculum",
+    "create_curriculum",
+    "list_curricula",
+    "CostReport",
+    "curriculum_cost",
+    "pixel_cost",
+    "token_cost",
+    "measured_cost",
+    "get_cost_function",
+    "CurriculumBatchSampler",
+    "CurriculumDataset",
+    "DemoDataset",
+    "build_train_transform",
+    "build_eval_transform",
+    "set_magnitude",
+    "crop_batch",
+    "set_epoch",
+    "find_curriculum_sampler",
+    "create_model",
+    "check_model_sizes",
+    "UserError",
+    "train",
+    "Trainer",
+    "TrainConfig",
+    "RunResult",
+]

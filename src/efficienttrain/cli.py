@@ -1,0 +1,271 @@
+"""The ``efficienttrain`` command line.
+
+Commands:
+
+* ``schedule``: print a curriculum's stage table and theoretical speedup, optionally as JSON or a plot;
+* ``train``: the recipe runner (every :class:`~efficienttrain.runner.TrainConfig` field is a flag);
+* ``demo``: baseline against EfficientTrain on the built-in demo data, with a comparison table and plot;
+* ``plot``: accuracy against wall time for run directories;
+* ``make-demo-data``: write the demo dataset as an ImageFolder;
+* ``search`` and ``analyze``: the research tools.
+
+Errors a user can fix print one line and exit with status 2; set ``EFFICIENTTRAIN_DEBUG=1`` for
+the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import typing
+from typing import Any, Callable, Optional, Sequence
+
+from .errors import UserError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+
+
+# -- schedule ---------------------------------------------------------------------------------
+def _add_schedule(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schedule", help="show a curriculum's stages, cost and speedup", description="Show a curriculum's stage table and its theoretical speedup.")
+    p.add_argument("--epochs", type=float, default=None, help="training epochs (efficienttrain++: the budget); default 300, or the file's own")
+    p.add_argument("--final-size", type=int, default=None, help="final input size; default 224, or the file's own")
+    p.add_argument("--kind", default="efficienttrain", help="efficienttrain, efficienttrain++, linear, constant, or a YAML/JSON file")
+    p.add_argument("--multiple-of", type=int, default=1, help="round sizes to a multiple of this (32 for Swin, 16 for ViT)")
+    p.add_argument("--family", default=None, help="efficienttrain++ family: resnet, swin, cswin, deit, convnext")
+    p.add_argument("--model", default=None, help="timm model: picks the efficienttrain++ family and is used by --cost tokens/measured")
+    p.add_argument("--cost", choices=("pixel", "tokens", "measured"), default="pixel", help="cost model (default: pixel)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size for --cost measured")
+    p.add_argument("--device", default=None, help="device for --cost measured (default: cuda if available)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--plot", metavar="FILE.png", default=None, help="write size/magnitude and cumulative cost against epoch")
+    p.add_argument("--save", metavar="FILE.yaml", default=None, help="write the curriculum to a YAML/JSON file")
+    p.set_defaults(func=_cmd_schedule)
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from .cost import curriculum_cost, get_cost_function
+    from .curriculum import create_curriculum
+
+    try:
+        cur = create_curriculum(args.kind, args.epochs, args.final_size, multiple_of=args.multiple_of, family=args.family, model=args.model)
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from None
+    cost_fn = get_cost_function(args.cost, model=args.model, sizes=cur.sizes, batch_size=args.batch_size, device=args.device, progress=not args.json)
+    report = curriculum_cost(cur, cost_fn, kind=args.cost)
+    if args.json:
+        print(json.dumps({"curriculum": cur.to_dict(), "cost": report.to_dict()}, indent=2))
+    else:
+        print(cur.table(cost=cost_fn))
+        extra = f" for {args.model}" if args.model and args.cost != "pixel" else ""
+        print(f"relative cost {report.relative_cost:.3f} of training at {cur.final_size} throughout -> theoretical speedup {report.speedup:.2f}x ({args.cost} model{extra})")
+        if cur.budget is not None:
+            print(f"cost: {report.final_size_epochs:.1f} epochs at the final size (budget {cur.budget:g}), spread over {cur.epochs:.1f} epochs")
+    if args.plot:
+        from .plots import plot_curriculum
+
+        path = plot_curriculum(cur, args.plot, cost_fn)
+        if not args.json:
+            print(f"wrote {path}")
+    if args.save:
+        cur.save(args.save)
+        if not args.json:
+            print(f"wrote {args.save}")
+    return 0
+
+
+# -- train ------------------------------------------------------------------------------------
+def _flag_type(tp: Any) -> tuple[Optional[Callable], Optional[int], bool]:
+    """Return (type, nargs, is_bool) for a dataclass field annotation."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        return _flag_type(inner[0])
+    if tp is bool:
+        return None, None, True
+    if origin is tuple:
+        return args[0], len(args), False
+    if tp in (int, float, str):
+        return tp, None, False
+    return None, None, False
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from .runner.config import HELP, TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train a timm model with a curriculum",
+        description="Train any timm model through a curriculum in one process (also under torchrun). "
+        "Defaults follow the paper's recipe; --preset cpu suits a small CPU machine.",
+    )
+    p.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file of settings; flags override it")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "extra":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        tp, nargs, is_bool = _flag_type(hints[f.name])
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": HELP.get(f.name, "")}
+        if is_bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif tp is not None:
+            p.add_argument(flag, type=tp, nargs=nargs, **kwargs)
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .runner.config import load_config, make_config
+    from .runner.loop import Trainer
+
+    values = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
+    cfg = load_config(args.config, values) if args.config else make_config(values)
+    result = Trainer(cfg).run()
+    if not result.completed:
+        return 128 + 15
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="baseline vs EfficientTrain on the built-in demo data",
+        description="Train the same model twice on the built-in demo dataset, once at full size throughout and once "
+        "with the EfficientTrain curriculum, then print top-1, wall time and speedup and write a plot.",
+    )
+    p.add_argument("--model", default="resnet10t", help="timm model (default: resnet10t)")
+    p.add_argument("--epochs", type=float, default=12, help="epochs per run (default: 12)")
+    p.add_argument("--image-size", type=int, default=64, help="demo image size (default: 64)")
+    p.add_argument("--per-class", type=int, default=120, help="training images per class (default: 120)")
+    p.add_argument("--output", default=None, help="output directory (default: runs/demo-<time>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(
+        model=args.model,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        per_class=args.per_class,
+        output=args.output,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    return 0
+
+
+# -- plot / make-demo-data --------------------------------------------------------------------
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="accuracy against wall time for run directories", description="Plot validation top-1 against training wall time (paper Fig. 7).")
+    p.add_argument("runs", nargs="+", help="run directories (with metrics.jsonl)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--labels", nargs="*", default=None, help="legend labels, one per run")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_runs
+
+    if args.labels and len(args.labels) != len(args.runs):
+        raise UserError(f"--labels has {len(args.labels)} entries for {len(args.runs)} runs; give one per run")
+    try:
+        path = plot_runs(args.runs, args.out, labels=args.labels, title=args.title)
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from None
+    print(f"wrote {path}")
+    return 0
+
+
+def _add_make_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("make-demo-data", help="write the demo dataset as an ImageFolder", description="Write the built-in demo dataset to DIR/train/<class> and DIR/val/<class>.")
+    p.add_argument("dir")
+    p.add_argument("--per-class", type=int, default=150)
+    p.add_argument("--val-per-class", type=int, default=50)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_make_demo)
+
+
+def _cmd_make_demo(args: argparse.Namespace) -> int:
+    from .data.demo import write_demo_dataset
+
+    root = write_demo_dataset(args.dir, per_class=args.per_class, val_per_class=args.val_per_class, image_size=args.image_size, seed=args.seed)
+    print(f"wrote the demo dataset to {root}")
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``efficienttrain`` command."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="efficienttrain", description="Train vision backbones faster with the EfficientTrain curriculum.")
+    parser.add_argument("--version", action="version", version=f"efficienttrain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_schedule(sub)
+    _add_train(sub)
+    _add_demo(sub)
+    _add_plot(sub)
+    _add_make_demo(sub)
+    for extra in ("search", "analyze"):
+        try:
+            module = __import__(f"efficienttrain.{'search' if extra == 'search' else 'analysis'}.cli", fromlist=["add_parser"])
+        except ModuleNotFoundError:
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def _user_message(err: BaseException) -> str:
+    text = str(err)
+    if "Original Traceback" in text:
+        # An error re-raised from a data-loader worker: keep the original message only.
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, FileNotFoundError, NotADirectoryError) as err:
+        if os.environ.get("EFFICIENTTRAIN_DEBUG"):
+            raise
+        print(f"efficienttrain: error: {_user_message(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as err:
+        # Library-level validation (curriculum specs, sizes) also reaches users through flags.
+        if os.environ.get("EFFICIENTTRAIN_DEBUG"):
+            raise
+        print(f"efficienttrain: error: {_user_message(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("efficienttrain: interrupted", file=sys.stderr)
+        return 130
+
+
+def _entry() -> None:  # console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _entry()
+

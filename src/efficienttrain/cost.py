@@ -1,0 +1,269 @@
+"""Cost models: what a curriculum costs relative to training at the final size throughout.
+
+Three per-image cost functions of the input size ``B``:
+
+* :func:`pixel_cost` (ConvNets): proportional to ``B^2``. The default EfficientTrain schedule costs
+  0.653 of the baseline, a 1.53x speedup.
+* :func:`token_cost` (ViTs): per-block FLOPs ``n * (12 d^2 + 2 n d)`` for ``n`` tokens of width
+  ``d``: the linear layers plus attention's quadratic term. DeiT-Tiny/Small give the paper's
+  1.59x/1.56x (Table 6).
+* :func:`measured_cost`: the median time of a real training step of a timm model at each size on
+  the current device.
+
+:func:`curriculum_cost` integrates any of them over a curriculum's stages.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+
+from .curriculum import Curriculum
+
+__all__ = [
+    "CostReport",
+    "pixel_cost",
+    "token_cost",
+    "token_cost_for_model",
+    "measured_cost",
+    "curriculum_cost",
+    "get_cost_function",
+    "COST_KINDS",
+]
+
+COST_KINDS = ("pixel", "tokens", "measured")
+CostFunction = Callable[[int], float]
+
+
+def pixel_cost(size: int) -> float:
+    """Per-image cost of a ConvNet at input size ``size``: the number of pixels.
+
+    Args:
+        size: Square input size.
+
+    Returns:
+        ``size ** 2``.
+    """
+    return float(size) ** 2
+
+
+def token_cost(size: int, *, patch_size: int = 16, embed_dim: int = 384, num_prefix_tokens: int = 1) -> float:
+    """Per-image FLOPs (up to a constant) of one ViT block at input size ``size``.
+
+    A block with ``n`` tokens of width ``d`` spends ``12 n d^2`` on its linear layers (QKV,
+    projection, a 4x MLP) and ``2 n^2 d`` on attention scores and their weighted sum.
+
+    Args:
+        size: Square input size.
+        patch_size: Patch size of the embedding.
+        embed_dim: Token width ``d``.
+        num_prefix_tokens: Class and register tokens added to the patch tokens.
+
+    Returns:
+        The cost ``n * d * (12 d + 2 n)``.
+    """
+    n = (size // patch_size) ** 2 + num_prefix_tokens
+    return float(n) * embed_dim * (12.0 * embed_dim + 2.0 * n)
+
+
+def token_cost_for_model(model: Union[str, torch.nn.Module]) -> CostFunction:
+    """Build :func:`token_cost` with a timm ViT's patch size, width and prefix tokens.
+
+    Args:
+        model: A timm model name or an instantiated ViT-like model.
+
+    Returns:
+        A cost function of the size.
+
+    Raises:
+        ValueError: If the model has no patch embedding (not a ViT).
+    """
+    if isinstance(model, str):
+        import timm
+
+        model = timm.create_model(model, pretrained=False)
+    patch_embed = getattr(model, "patch_embed", None)
+    embed_dim = getattr(model, "embed_dim", None) or getattr(model, "num_features", None)
+    if patch_embed is None or embed_dim is None:
+        raise ValueError("the token cost model needs a ViT-style model with patch_embed; use --cost pixel or measured")
+    patch = patch_embed.patch_size
+    patch_size = int(patch[0] if isinstance(patch, (tuple, list)) else patch)
+    prefix = int(getattr(model, "num_prefix_tokens", 1))
+    dim = int(embed_dim)
+
+    def cost(size: int) -> float:
+        return token_cost(size, patch_size=patch_size, embed_dim=dim, num_prefix_tokens=prefix)
+
+    return cost
+
+
+def measured_cost(
+    model: Union[str, torch.nn.Module],
+    sizes: Sequence[int],
+    *,
+    batch_size: int = 32,
+    steps: int = 5,
+    warmup: int = 2,
+    device: Union[str, torch.device, None] = None,
+    num_classes: int = 10,
+    progress: bool = False,
+) -> dict[int, float]:
+    """Time a training step (forward, backward, SGD step) of a model at each size.
+
+    Args:
+        model: A timm model name (created with ``num_classes``) or a model.
+        sizes: Input sizes to time.
+        batch_size: Images per step.
+        steps: Timed steps per size; the median is reported.
+        warmup: Untimed steps per size first.
+        device: Device (default: CUDA when available, else CPU).
+        num_classes: Classes of a model created by name.
+        progress: Print each measurement as it completes.
+
+    Returns:
+        Seconds per image for each size.
+    """
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if isinstance(model, str):
+        from .models import create_model
+
+        model = create_model(model, num_classes=num_classes, img_size=max(sizes))
+    model = model.to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    out: dict[int, float] = {}
+    for size in sorted(set(int(s) for s in sizes)):
+        x = torch.randn(batch_size, 3, size, size, device=dev)
+        y = torch.randint(0, num_classes, (batch_size,), device=dev)
+        times = []
+        for i in range(warmup + steps):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+        out[size] = statistics.median(times) / batch_size
+        if progress:
+            print(f"  measured B={size}: {out[size] * 1e3:.2f} ms/image", flush=True)
+    return out
+
+
+@dataclass
+class CostReport:
+    """A curriculum's cost relative to the constant final size.
+
+    Attributes:
+        kind: Cost model used (``pixel``, ``tokens``, ``measured``).
+        relative_cost: Cost divided by the cost of the same number of epochs at the final size.
+        speedup: ``1 / relative_cost``: the theoretical speedup over that baseline.
+        final_size_epochs: Total cost expressed in epochs at the final size.
+        stage_costs: Each stage's share of the baseline cost (they sum to ``relative_cost``).
+        cumulative: ``(progress, cumulative relative cost)`` points at stage boundaries, for plots.
+        per_size: The per-image cost at each size, normalised to the final size.
+    """
+
+    kind: str
+    relative_cost: float
+    speedup: float
+    final_size_epochs: float
+    stage_costs: list[float]
+    cumulative: list[tuple[float, float]] = field(default_factory=list)
+    per_size: dict[int, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return {
+            "kind": self.kind,
+            "relative_cost": self.relative_cost,
+            "speedup": self.speedup,
+            "final_size_epochs": self.final_size_epochs,
+            "stage_costs": self.stage_costs,
+            "per_size": {str(k): v for k, v in self.per_size.items()},
+        }
+
+
+def curriculum_cost(curriculum: Curriculum, cost: Optional[CostFunction] = None, kind: str = "pixel") -> CostReport:
+    """Integrate a per-image cost over a curriculum.
+
+    Args:
+        curriculum: The curriculum.
+        cost: Per-image cost function of the size (default :func:`pixel_cost`).
+        kind: Label for the report.
+
+    Returns:
+        The :class:`CostReport`.
+    """
+    cost = cost or pixel_cost
+    ref = cost(curriculum.final_size)
+    per_size = {s: cost(s) / ref for s in curriculum.sizes}
+    total_epochs = curriculum.epochs
+    stage_costs = [per_size[st.size] * st.epochs / total_epochs for st in curriculum.stages]
+    relative = sum(stage_costs)
+    cumulative = [(0.0, 0.0)]
+    acc = 0.0
+    for st, c in zip(curriculum.stages, stage_costs):
+        acc += c
+        cumulative.append((st.end, acc))
+    return CostReport(
+        kind=kind,
+        relative_cost=relative,
+        speedup=1.0 / relative,
+        final_size_epochs=relative * total_epochs,
+        stage_costs=stage_costs,
+        cumulative=cumulative,
+        per_size=per_size,
+    )
+
+
+def get_cost_function(
+    kind: str = "pixel",
+    *,
+    model: Union[str, torch.nn.Module, None] = None,
+    sizes: Optional[Sequence[int]] = None,
+    batch_size: int = 32,
+    device: Union[str, torch.device, None] = None,
+    progress: bool = False,
+) -> CostFunction:
+    """Return a per-image cost function by name.
+
+    Args:
+        kind: ``pixel``, ``tokens`` or ``measured``.
+        model: timm model (name or module); required for ``tokens`` and ``measured``.
+        sizes: Sizes to measure (``measured`` only).
+        batch_size: Batch size for ``measured``.
+        device: Device for ``measured``.
+        progress: Print measurements as they complete.
+
+    Returns:
+        A function from size to per-image cost.
+
+    Raises:
+        ValueError: On an unknown kind or a missing model.
+    """
+    if kind == "pixel":
+        return pixel_cost
+    if kind not in COST_KINDS:
+        raise ValueError(f"unknown cost model {kind!r}; choose one of {', '.join(COST_KINDS)}")
+    if model is None:
+        raise ValueError(f"the {kind!r} cost model needs a model (pass --model NAME)")
+    if kind == "tokens":
+        return token_cost_for_model(model)
+    if not sizes:
+        raise ValueError("the measured cost model needs the sizes to time")
+    table = measured_cost(model, sizes, batch_size=batch_size, device=device, progress=progress)
+
+    def cost(size: int) -> float:
+        if size not in table:
+            raise KeyError(f"size {size} was not measured; measured sizes are {sorted(table)}")
+        return table[size]
+
+    return cost

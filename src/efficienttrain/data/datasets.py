@@ -1,0 +1,299 @@
+"""Datasets for the runner: ImageFolder directories, torchvision CIFAR, and the built-in demo set.
+
+Every source is validated before training starts, and a problem becomes a one-line
+:class:`~efficienttrain.errors.UserError` that names it and the fix: a missing directory, a wrong
+layout, an empty split, classes that differ between splits, a failed download, or a corrupt image.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from ..errors import BadImageError, UserError
+from .demo import DemoDataset
+
+__all__ = ["DatasetPair", "build_datasets", "load_image", "CheckedImageFolder", "PreloadedDataset", "validate_image_folder"]
+
+CIFAR_SIZE = 32
+_CIFAR_MEAN_STD = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+
+@dataclass
+class DatasetPair:
+    """Train and validation datasets with their metadata."""
+
+    train: Dataset
+    val: Dataset
+    num_classes: int
+    classes: list[str]
+    native_size: Optional[int] = None
+    bad_images: Any = None
+
+    def bad_image_count(self) -> int:
+        """Images skipped so far because they could not be decoded."""
+        return int(self.bad_images.value) if self.bad_images is not None else 0
+
+
+def load_image(path: str) -> Image.Image:
+    """Open an image as RGB, turning decode failures into a :class:`BadImageError`.
+
+    Args:
+        path: Image file.
+
+    Returns:
+        The decoded RGB image.
+
+    Raises:
+        BadImageError: If the file is corrupt, truncated or not an image.
+    """
+    try:
+        with open(path, "rb") as f:
+            img = Image.open(f)
+            img.load()
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BadImageError(f"cannot decode image {path} ({msg}); replace or delete it, or pass --skip-bad-images") from None
+
+
+class CheckedImageFolder(ImageFolder):
+    """ImageFolder that reports corrupt files by path, or skips them and counts them.
+
+    A skipped sample is replaced by the next readable one, so a batch keeps its size.
+
+    Args:
+        root: Split directory with one sub-directory per class.
+        transform: Image transform.
+        skip_bad_images: Skip unreadable files instead of stopping.
+        counter: Shared ``multiprocessing.Value`` that counts skipped files across workers.
+    """
+
+    def __init__(self, root: str, transform: Optional[Callable] = None, *, skip_bad_images: bool = False, counter: Any = None) -> None:
+        super().__init__(root, transform=transform, loader=load_image)
+        self.skip_bad_images = skip_bad_images
+        self.counter = counter
+
+    def __getitem__(self, index: int) -> tuple:
+        for attempt in range(len(self.samples)):
+            i = (index + attempt) % len(self.samples)
+            try:
+                return super().__getitem__(i)
+            except BadImageError:
+                if not self.skip_bad_images:
+                    raise
+                if self.counter is not None:
+                    with self.counter.get_lock():
+                        self.counter.value += 1
+        raise UserError(f"no readable image in {self.root}")
+
+
+class PreloadedDataset(Dataset):
+    """Decoded images held in memory as uint8 arrays (for small datasets).
+
+    Args:
+        samples: ``(path, target)`` pairs.
+        transform: Image transform.
+        skip_bad_images: Leave out unreadable files (counted in ``bad_count``) instead of stopping.
+        max_size: If given, shrink images whose shorter side exceeds it (bicubic, antialiased)
+            while loading, which saves memory and decode-time work for low-resolution training.
+        progress: Show a progress bar while decoding.
+    """
+
+    def __init__(
+        self,
+        samples: list[tuple[str, int]],
+        transform: Optional[Callable] = None,
+        *,
+        skip_bad_images: bool = False,
+        max_size: Optional[int] = None,
+        progress: bool = False,
+    ) -> None:
+        self.transform = transform
+        self.images: list[np.ndarray] = []
+        self.targets: list[int] = []
+        self.bad_count = 0
+        iterator: Any = samples
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(samples, desc="preloading images", unit="img", leave=False)
+        for path, target in iterator:
+            try:
+                img = load_image(path)
+            except BadImageError:
+                if not skip_bad_images:
+                    raise
+                self.bad_count += 1
+                continue
+            if max_size is not None and min(img.size) > max_size:
+                scale = max_size / min(img.size)
+                img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
+            self.images.append(np.asarray(img))
+            self.targets.append(target)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple:
+        img = Image.fromarray(self.images[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, self.targets[index]
+
+
+def _class_dirs(split_dir: Path) -> list[Path]:
+    return sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _has_images(folder: Path) -> bool:
+    for _root, _dirs, files in os.walk(folder):
+        if any(f.lower().endswith(IMG_EXTENSIONS) for f in files):
+            return True
+    return False
+
+
+def validate_image_folder(root: Path, val_split: str = "val") -> list[str]:
+    """Check that ``root`` has ``train/<class>/images`` and ``val/<class>/images``.
+
+    Args:
+        root: Dataset directory.
+        val_split: Name of the validation sub-directory.
+
+    Returns:
+        The class names.
+
+    Raises:
+        UserError: Naming the first problem and its fix.
+    """
+    if not root.exists():
+        raise UserError(f"dataset directory not found: {root}; pass --data DIR with train/ and {val_split}/ inside")
+    if not root.is_dir():
+        raise UserError(f"--data must be a directory, got the file {root}")
+    classes: dict[str, list[str]] = {}
+    for split in ("train", val_split):
+        split_dir = root / split
+        if not split_dir.is_dir():
+            raise UserError(
+                f"{root} has no {split}/ directory; expected the layout {root}/train/<class>/<image> and {root}/{val_split}/<class>/<image>"
+            )
+        dirs = _class_dirs(split_dir)
+        loose = [p for p in split_dir.iterdir() if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS)]
+        if not dirs:
+            if loose:
+                raise UserError(f"{split_dir} holds images directly; move them into one sub-directory per class ({split_dir}/<class>/<image>)")
+            raise UserError(f"{split_dir} is empty; it needs one sub-directory of images per class")
+        empty = [d.name for d in dirs if not _has_images(d)]
+        if len(empty) == len(dirs):
+            raise UserError(f"no images found under {split_dir}; supported extensions are {', '.join(IMG_EXTENSIONS)}")
+        classes[split] = [d.name for d in dirs if d.name not in empty]
+    unknown = sorted(set(classes[val_split]) - set(classes["train"]))
+    if unknown:
+        raise UserError(f"{root}/{val_split} has classes missing from train/: {', '.join(unknown[:5])}; the splits must share class folders")
+    return classes["train"]
+
+
+def _cifar(name: str, root: Path, download: bool, train_tf: Callable, eval_tf: Callable) -> DatasetPair:
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    try:
+        train = cls(str(root), train=True, transform=train_tf, download=download)
+        val = cls(str(root), train=False, transform=eval_tf, download=download)
+    except RuntimeError as err:
+        if "not found" in str(err).lower() or "corrupt" in str(err).lower():
+            raise UserError(
+                f"{name} not found under {root}; add --download (needs network access) or point --data-root to a folder "
+                f"that holds {'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'}"
+            ) from None
+        raise
+    except OSError as err:  # URLError is an OSError: no network
+        raise UserError(
+            f"cannot download {name} ({str(err).splitlines()[0]}); this machine may be offline: download it elsewhere "
+            f"and pass --data-root, or use --data DIR with an ImageFolder copy"
+        ) from None
+    classes = list(train.classes)
+    return DatasetPair(train, val, len(classes), classes, native_size=CIFAR_SIZE)
+
+
+def dataset_stats(name: str) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Normalisation mean and std for known datasets (``None``: use ImageNet's)."""
+    return _CIFAR_MEAN_STD.get(name)
+
+
+def build_datasets(
+    source: str,
+    *,
+    train_transform: Callable,
+    eval_transform: Callable,
+    data_root: Optional[str] = None,
+    download: bool = False,
+    preload: bool = False,
+    preload_max_size: Optional[int] = None,
+    skip_bad_images: bool = False,
+    demo_per_class: int = 150,
+    demo_val_per_class: int = 50,
+    demo_image_size: int = 64,
+    seed: int = 0,
+    val_split: str = "val",
+    progress: bool = False,
+) -> DatasetPair:
+    """Build the train and val datasets of a source.
+
+    Args:
+        source: ``demo``, ``cifar10``, ``cifar100``, or an ImageFolder directory.
+        train_transform: Transform of the training split.
+        eval_transform: Transform of the validation split.
+        data_root: Where torchvision datasets live (default ``./data``).
+        download: Let torchvision download CIFAR if it is missing.
+        preload: Decode an ImageFolder into memory once.
+        preload_max_size: With ``preload``, shrink images to this shorter side while loading.
+        skip_bad_images: Skip corrupt images (counted) instead of stopping at the first one.
+        demo_per_class: Demo training images per class.
+        demo_val_per_class: Demo validation images per class.
+        demo_image_size: Demo image size.
+        seed: Demo dataset seed.
+        val_split: Name of the validation directory of an ImageFolder.
+        progress: Show progress while preloading.
+
+    Returns:
+        The :class:`DatasetPair`.
+
+    Raises:
+        UserError: On a missing, empty or malformed source, or a failed download.
+        BadImageError: On a corrupt image while preloading without ``skip_bad_images``.
+    """
+    if source == "demo":
+        train = DemoDataset("train", per_class=demo_per_class, image_size=demo_image_size, seed=seed, transform=train_transform)
+        val = DemoDataset("val", per_class=demo_val_per_class, image_size=demo_image_size, seed=seed, transform=eval_transform)
+        return DatasetPair(train, val, len(train.classes), list(train.classes), native_size=demo_image_size)
+    if source in ("cifar10", "cifar100"):
+        return _cifar(source, Path(data_root or "data"), download, train_transform, eval_transform)
+    root = Path(source).expanduser()
+    classes = validate_image_folder(root, val_split)
+    counter = multiprocessing.Value("i", 0) if skip_bad_images else None
+    train_folder = CheckedImageFolder(str(root / "train"), train_transform, skip_bad_images=skip_bad_images, counter=counter)
+    val_folder = CheckedImageFolder(str(root / val_split), eval_transform, skip_bad_images=skip_bad_images, counter=counter)
+    # Map val labels onto train's class indices (val may lack some classes).
+    remap = {i: train_folder.class_to_idx[c] for c, i in val_folder.class_to_idx.items()}
+    val_folder.samples = [(p, remap[t]) for p, t in val_folder.samples]
+    val_folder.targets = [t for _, t in val_folder.samples]
+    if not preload:
+        return DatasetPair(train_folder, val_folder, len(classes), list(train_folder.classes), bad_images=counter)
+    train = PreloadedDataset(train_folder.samples, train_transform, skip_bad_images=skip_bad_images, max_size=preload_max_size, progress=progress)
+    val = PreloadedDataset(val_folder.samples, eval_transform, skip_bad_images=skip_bad_images, max_size=preload_max_size, progress=progress)
+    if counter is not None:
+        counter.value = train.bad_count + val.bad_count
+    return DatasetPair(train, val, len(classes), list(train_folder.classes), bad_images=counter)

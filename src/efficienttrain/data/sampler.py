@@ -1,0 +1,250 @@
+"""Carry the curriculum to data-loader workers inside the sampler's indices.
+
+Workers may be persistent and live in other processes, so they cannot read a setting from the
+training loop. Instead :class:`CurriculumBatchSampler` yields, for every sample, a
+:class:`SampleKey` with the sample's index, the RandAugment magnitude of its batch, optionally the
+crop size (when cropping in the workers) and a per-sample seed. :class:`CurriculumDataset` unpacks
+the key in the worker, sets the magnitude and seeds the augmentation before loading the sample.
+
+Every value in a key is a pure function of ``(seed, epoch, batch position)``, so all DDP ranks see
+identical settings, and the augmentation of a sample does not depend on the number of workers,
+on worker persistence, or on whether the run was resumed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from typing import Any, Iterator, NamedTuple, Optional, Sized, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler, Sampler, get_worker_info
+
+from ..curriculum import Curriculum, Settings
+from ..frequency import resize_to
+from .transforms import find_randaugment, set_magnitude
+
+__all__ = ["SampleKey", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed"]
+
+_MASK63 = (1 << 63) - 1
+
+
+class SampleKey(NamedTuple):
+    """What a worker needs to load one sample under the curriculum."""
+
+    index: int
+    magnitude: float
+    size: Optional[int]
+    seed: int
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Deterministic 63-bit seed for one sample's augmentation in one epoch.
+
+    Args:
+        seed: Run seed.
+        epoch: Epoch, from 0.
+        index: Dataset index of the sample.
+
+    Returns:
+        A non-negative integer seed.
+    """
+    # SplitMix64-style mixing: neighbouring (epoch, index) pairs get unrelated seeds.
+    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) & ((1 << 64) - 1)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
+    return (z ^ (z >> 31)) & _MASK63
+
+
+class CurriculumBatchSampler(Sampler[list[SampleKey]]):
+    """Batch sampler that annotates each sample with its batch's curriculum settings.
+
+    Shuffling and sharding use :class:`torch.utils.data.DistributedSampler` (with one replica
+    when not distributed), so the order is a function of ``seed`` and the epoch. The batch at
+    position ``step`` of epoch ``epoch`` gets ``curriculum(epoch + step / steps_per_epoch)``,
+    which the training loop recomputes with :meth:`settings` to crop the batch on the device.
+
+    Args:
+        data_source: The dataset (or its length).
+        curriculum: The curriculum.
+        batch_size: Samples per batch on this rank.
+        shuffle: Shuffle each epoch.
+        drop_last: Drop the last incomplete batch of an epoch.
+        seed: Seed for shuffling and for the per-sample augmentation seeds.
+        num_replicas: Number of DDP ranks (default: the initialised process group's size, else 1).
+        rank: This rank (default: from the process group, else 0).
+        crop_in_workers: Put the crop size into the keys so that workers crop each image.
+
+    Raises:
+        ValueError: If the batch size is not positive or there is not one full batch per rank.
+    """
+
+    def __init__(
+        self,
+        data_source: Union[Sized, int],
+        curriculum: Curriculum,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        seed: int = 0,
+        num_replicas: Optional[int] = None,
+        rank: Optional[int] = None,
+        crop_in_workers: bool = False,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        n = data_source if isinstance(data_source, int) else len(data_source)
+        if num_replicas is None or rank is None:
+            dist_on = torch.distributed.is_available() and torch.distributed.is_initialized()
+            num_replicas = num_replicas or (torch.distributed.get_world_size() if dist_on else 1)
+            rank = rank if rank is not None else (torch.distributed.get_rank() if dist_on else 0)
+        self.index_sampler = DistributedSampler(
+            range(n), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
+        )
+        per_rank = len(self.index_sampler)
+        self.steps_per_epoch = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"{n} samples over {num_replicas} rank(s) do not fill one batch of {batch_size}; "
+                "lower the batch size or set drop_last=False"
+            )
+        self.curriculum = curriculum
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.seed = seed
+        self.crop_in_workers = crop_in_workers
+        self.epoch = 0
+        self.start_step = 0
+
+    # -- schedule ---------------------------------------------------------------------------
+    def batches_in_epoch(self, epoch: int) -> int:
+        """Number of batches of ``epoch`` (the last epoch of a fractional curriculum is partial)."""
+        remaining = self.curriculum.epochs - epoch
+        if remaining >= 1 - 1e-9:
+            return self.steps_per_epoch
+        return max(1, math.ceil(remaining * self.steps_per_epoch - 1e-9))
+
+    @property
+    def total_steps(self) -> int:
+        """Batches over the whole curriculum (what a per-step LR schedule should span)."""
+        return sum(self.batches_in_epoch(e) for e in range(self.curriculum.num_epochs))
+
+    def progress(self, epoch: int, step: int) -> float:
+        """Training progress, in epochs, at batch ``step`` of ``epoch``."""
+        return epoch + step / self.steps_per_epoch
+
+    def settings(self, epoch: int, step: int) -> Settings:
+        """The curriculum settings of batch ``step`` of ``epoch`` (what the workers received)."""
+        return self.curriculum(self.progress(epoch, step))
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        """Select the epoch to iterate, optionally resuming at batch ``start_step``.
+
+        Args:
+            epoch: Epoch, from 0.
+            start_step: First batch to yield (to resume mid-epoch).
+        """
+        if not 0 <= start_step <= self.batches_in_epoch(epoch):
+            raise ValueError(f"start_step {start_step} is outside epoch {epoch} ({self.batches_in_epoch(epoch)} batches)")
+        self.epoch = int(epoch)
+        self.start_step = int(start_step)
+        self.index_sampler.set_epoch(self.epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        """Position of the sampler, for checkpoints."""
+        return {"epoch": self.epoch, "start_step": self.start_step, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Restore a position saved by :meth:`state_dict`."""
+        self.seed = int(state.get("seed", self.seed))
+        self.index_sampler.seed = self.seed
+        self.set_epoch(int(state["epoch"]), int(state.get("start_step", 0)))
+
+    # -- iteration --------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        epoch = self.epoch
+        indices = list(self.index_sampler)
+        for step in range(self.start_step, self.batches_in_epoch(epoch)):
+            chunk = indices[step * self.batch_size : (step + 1) * self.batch_size]
+            if not chunk:
+                break
+            s = self.settings(epoch, step)
+            size = s.size if self.crop_in_workers else None
+            yield [SampleKey(int(i), s.magnitude, size, sample_seed(self.seed, epoch, int(i))) for i in chunk]
+
+    def __len__(self) -> int:
+        return self.batches_in_epoch(self.epoch) - self.start_step
+
+
+class CurriculumDataset(Dataset):
+    """Wrap a map-style dataset so that it understands :class:`SampleKey` indices.
+
+    For a key, the wrapper sets the RandAugment magnitude of the dataset's transform, seeds
+    ``random``, ``numpy`` and ``torch`` from the key's seed, loads the sample, and (if the key
+    carries a size) crops the image with ``crop_op``. A plain integer index loads the sample
+    unchanged, so the same object also serves evaluation.
+
+    In the main process (``num_workers=0``) the global RNG states are restored afterwards, so
+    the training loop's own randomness (dropout, Mixup) does not depend on the data.
+
+    Args:
+        dataset: Map-style dataset returning ``(image, target, ...)`` with a ``transform`` that
+            contains RandAugment (timm's or torchvision's); without one, magnitudes are ignored
+            with a warning.
+        crop_op: Operator for in-worker cropping: ``lowfreq`` or a down-sampling mode.
+        transform: Where to look for RandAugment instead of ``dataset`` (e.g. when the
+            transform is applied by a wrapper).
+    """
+
+    def __init__(self, dataset: Dataset, *, crop_op: str = "lowfreq", transform: Any = None) -> None:
+        self.dataset = dataset
+        self.crop_op = crop_op
+        self._transform_root = transform if transform is not None else dataset
+        self.has_randaugment = bool(find_randaugment(self._transform_root))
+        self._warned = False
+        self._magnitude: Optional[float] = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes missing here: expose the wrapped dataset's (classes, ...).
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, key: Union[int, SampleKey, tuple]) -> Any:
+        if not isinstance(key, tuple):
+            return self.dataset[key]
+        key = SampleKey(*key)
+        if self.has_randaugment:
+            # Each worker holds its own copy of the transform; update it only when the value changes.
+            if key.magnitude != self._magnitude:
+                set_magnitude(self._transform_root, key.magnitude)
+                self._magnitude = key.magnitude
+        elif not self._warned:
+            self._warned = True
+            warnings.warn("no RandAugment found in the dataset's transform; the magnitude schedule has no effect", stacklevel=2)
+        in_main = get_worker_info() is None
+        saved = (random.getstate(), np.random.get_state(), torch.get_rng_state()) if in_main else None
+        try:
+            random.seed(key.seed)
+            np.random.seed(key.seed % (1 << 32))
+            # Only the CPU generator draws augmentations; torch.manual_seed would also reseed every
+            # accelerator generator, which costs ~0.1 ms per sample.
+            torch.default_generator.manual_seed(key.seed)
+            sample = self.dataset[key.index]
+        finally:
+            if saved is not None:
+                random.setstate(saved[0])
+                np.random.set_state(saved[1])
+                torch.set_rng_state(saved[2])
+        if key.size is not None:
+            image = sample[0]
+            if not isinstance(image, torch.Tensor):
+                raise TypeError("cropping in the workers needs the transform to return tensors")
+            sample = (resize_to(image, key.size, self.crop_op), *sample[1:])
+        return sample

@@ -1,0 +1,174 @@
+"""Train and eval transforms (timm's), and the hook that lets RandAugment follow a curriculum.
+
+The training pipeline is timm's ``create_transform`` with the paper's recipe (Table 14):
+random-resized crop, flip, RandAugment ``rand-m9-mstd0.5-inc1``, normalisation and random erasing.
+:func:`set_magnitude` changes the magnitude of every RandAugment inside any transform in place;
+:class:`~efficienttrain.data.sampler.CurriculumDataset` calls it in the worker before each sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+from PIL import Image, ImageOps
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
+from timm.data.auto_augment import RandAugment as TimmRandAugment
+from torchvision.transforms import RandAugment as TorchvisionRandAugment
+
+__all__ = [
+    "build_train_transform",
+    "build_eval_transform",
+    "find_randaugment",
+    "set_magnitude",
+    "DEFAULT_RANDAUGMENT",
+]
+
+DEFAULT_RANDAUGMENT = "rand-m9-mstd0.5-inc1"
+
+
+def build_train_transform(
+    size: int,
+    *,
+    randaugment: Optional[str] = DEFAULT_RANDAUGMENT,
+    scale: Sequence[float] = (0.08, 1.0),
+    hflip: float = 0.5,
+    re_prob: float = 0.25,
+    interpolation: str = "bicubic",
+    mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    std: Sequence[float] = IMAGENET_DEFAULT_STD,
+    color_jitter: Optional[float] = None,
+) -> Callable:
+    """The paper's training transform at the final size (the crop to ``B`` happens later).
+
+    Args:
+        size: Final input size.
+        randaugment: timm RandAugment config string, or ``None``/``""`` to disable it. Its
+            magnitude is only the starting value when a curriculum drives it.
+        scale: Area range of the random-resized crop.
+        hflip: Horizontal flip probability.
+        re_prob: Random-erasing probability (pixel mode).
+        interpolation: Resize interpolation.
+        mean: Normalisation mean.
+        std: Normalisation std.
+        color_jitter: Colour jitter strength; timm ignores it when RandAugment is on.
+
+    Returns:
+        A callable from PIL image to a normalised ``(3, size, size)`` tensor.
+    """
+    transform = create_transform(
+        size,
+        is_training=True,
+        scale=tuple(scale),
+        hflip=hflip,
+        auto_augment=randaugment or None,
+        interpolation=interpolation,
+        re_prob=re_prob,
+        re_mode="pixel",
+        re_count=1,
+        mean=tuple(mean),
+        std=tuple(std),
+        color_jitter=color_jitter if color_jitter is not None else 0.0,
+    )
+    _patch_posterize(transform)
+    return transform
+
+
+def build_eval_transform(
+    size: int,
+    *,
+    crop_pct: float = 0.875,
+    interpolation: str = "bicubic",
+    mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    std: Sequence[float] = IMAGENET_DEFAULT_STD,
+) -> Callable:
+    """Resize to ``size / crop_pct``, centre-crop ``size``, normalise.
+
+    Args:
+        size: Evaluation (final) size.
+        crop_pct: Centre-crop fraction (0.875 for 224 in the paper; 1.0 for 384).
+        interpolation: Resize interpolation.
+        mean: Normalisation mean.
+        std: Normalisation std.
+
+    Returns:
+        A callable from PIL image to a normalised tensor.
+    """
+    return create_transform(
+        size, is_training=False, crop_pct=crop_pct, interpolation=interpolation, mean=tuple(mean), std=tuple(std)
+    )
+
+
+def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    yield obj
+    children: list[Any] = []
+    for attr in ("transforms", "transform", "t"):
+        child = getattr(obj, attr, None)
+        if child is None:
+            continue
+        children.extend(child if isinstance(child, (list, tuple)) else [child])
+    for child in children:
+        yield from _walk(child, seen)
+
+
+def find_randaugment(transform: Any) -> list[Any]:
+    """Find the RandAugment instances (timm's or torchvision's) inside a transform.
+
+    Searches ``Compose``-like ``.transforms`` lists and ``.transform`` attributes recursively,
+    so a dataset can be passed too.
+
+    Args:
+        transform: A transform, a ``Compose``, or a dataset with a ``transform`` attribute.
+
+    Returns:
+        The RandAugment objects found, possibly none.
+    """
+    return [t for t in _walk(transform, set()) if isinstance(t, (TimmRandAugment, TorchvisionRandAugment))]
+
+
+def _posterize_any_bits(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.Image:
+    # timm asks for 0 bits at the ends of its magnitude range ("Posterize" at m < 2.5,
+    # "PosterizeIncreasing" at m = 10). Pillow < 13 returned a black image for that, Pillow 13
+    # raises. Keep the old (and TensorFlow's) meaning, so training does not crash at random.
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def _patch_posterize(transform: Any) -> None:
+    for ra in find_randaugment(transform):
+        if isinstance(ra, TimmRandAugment):
+            for op in ra.ops:
+                if op.name.startswith("Posterize"):
+                    op.aug_fn = _posterize_any_bits
+
+
+def set_magnitude(transform: Any, magnitude: float) -> int:
+    """Set the magnitude of every RandAugment inside ``transform``, in place.
+
+    timm's RandAugment takes the magnitude on its 0-10 scale as given (fractional values are
+    fine; with ``mstd`` the per-op magnitude is still drawn around it). torchvision's integer
+    bins are mapped from the same 0-10 scale: ``round(m / 10 * (num_magnitude_bins - 1))``.
+
+    Args:
+        transform: A transform or anything :func:`find_randaugment` accepts.
+        magnitude: Magnitude on timm's 0-10 scale.
+
+    Returns:
+        The number of RandAugment instances updated.
+    """
+    found = find_randaugment(transform)
+    for ra in found:
+        if isinstance(ra, TimmRandAugment):
+            for op in ra.ops:
+                op.magnitude = float(magnitude)
+                if op.name.startswith("Posterize"):
+                    op.aug_fn = _posterize_any_bits
+        else:
+            bins = ra.num_magnitude_bins - 1
+            ra.magnitude = int(round(min(max(magnitude, 0.0), 10.0) / 10.0 * bins))
+    return len(found)

@@ -1,0 +1,170 @@
+"""Create timm models that accept every input size of a curriculum, and check that they do.
+
+ConvNets take any size as they are. ViT/DeiT are built with ``dynamic_img_size=True`` (the
+position embedding is interpolated in the forward pass) and Swin with ``strict_img_size=False``
+(attention masks and padding follow the input). Either way the parameters stay the same objects,
+so the optimizer never loses track of them when the size changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from .errors import UserError
+
+__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint"]
+
+
+def create_model(
+    name: str,
+    num_classes: int,
+    *,
+    img_size: Optional[int] = None,
+    drop_path_rate: float = 0.0,
+    pretrained: bool = False,
+    **kwargs: Any,
+) -> nn.Module:
+    """Create a timm model by name, ready for the changing input sizes of a curriculum.
+
+    Args:
+        name: timm model name, e.g. ``resnet18``, ``deit_tiny_patch16_224``, ``swin_tiny_patch4_window7_224``.
+        num_classes: Number of output classes.
+        img_size: Final (evaluation) input size, passed to models that take one.
+        drop_path_rate: Stochastic depth rate.
+        pretrained: Load timm's pretrained weights (needs network access or a local cache).
+        **kwargs: Further keyword arguments for the timm model.
+
+    Returns:
+        The model.
+
+    Raises:
+        UserError: If the name is not a timm model (the message lists close matches).
+    """
+    import timm
+
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; list them with `python -c 'import timm; print(timm.list_models())'`"
+        raise UserError(f"unknown model {name!r}{hint}")
+    base: dict[str, Any] = {"num_classes": num_classes, **kwargs}
+    if drop_path_rate:
+        base["drop_path_rate"] = drop_path_rate
+    # timm raises TypeError for keywords a model class does not take, so try the size options
+    # from most to least specific: ViT-style dynamic size, Swin-style non-strict size, none.
+    attempts = ({"dynamic_img_size": True}, {"strict_img_size": False}, {})
+    last_err: Optional[Exception] = None
+    for size_opts in attempts:
+        for with_size in ((True, False) if img_size is not None else (False,)):
+            extra = dict(size_opts, **({"img_size": img_size} if with_size else {}))
+            extra.update({k: v for k, v in base.items()})
+            try:
+                return timm.create_model(name, pretrained=pretrained, **extra)
+            except TypeError as err:
+                last_err = err
+    raise UserError(f"cannot create model {name!r}: {last_err}")
+
+
+def model_size_hint(model: nn.Module) -> int:
+    """A ``multiple_of`` that suits the model: its patch size times its total down-sampling.
+
+    Args:
+        model: A timm model.
+
+    Returns:
+        16 for ViT-B/16-like models, 32 for Swin (patch 4, three 2x merges) and most ConvNets.
+    """
+    patch_embed = getattr(model, "patch_embed", None)
+    if patch_embed is not None and hasattr(patch_embed, "patch_size"):
+        patch = patch_embed.patch_size
+        patch = int(patch[0] if isinstance(patch, (tuple, list)) else patch)
+        layers = getattr(model, "layers", None)
+        if isinstance(layers, (nn.Sequential, nn.ModuleList)) and len(layers) > 1:
+            return patch * 2 ** (len(layers) - 1)
+        return patch
+    reduction = 32
+    info = getattr(model, "feature_info", None)
+    try:
+        reduction = int(info[-1]["reduction"]) if info else 32
+    except (TypeError, KeyError, IndexError):
+        pass
+    return reduction
+
+
+def _try_sizes(model: nn.Module, sizes: Iterable[int], device: torch.device, channels: int) -> Optional[tuple[int, str]]:
+    for size in sizes:
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(1, channels, size, size, device=device))
+            if not torch.isfinite(out).all():
+                return size, "the output is not finite"
+        except Exception as err:  # noqa: BLE001 - any failure means the size is unusable
+            return size, str(err).splitlines()[0] if str(err) else type(err).__name__
+    return None
+
+
+def suggest_multiple_of(model: nn.Module, sizes: Sequence[int], final_size: int, device: torch.device, channels: int = 3) -> Optional[int]:
+    """Find a ``multiple_of`` whose rounded sizes the model accepts.
+
+    Args:
+        model: The model.
+        sizes: The curriculum's sizes.
+        final_size: The final size (never rounded).
+        device: Device to test on.
+        channels: Input channels.
+
+    Returns:
+        The smallest working quantum among the model's hint, 8, 14, 16, 28 and 32, or ``None``.
+    """
+    from .curriculum import round_size
+
+    candidates = sorted({model_size_hint(model), 8, 14, 16, 28, 32})
+    for k in candidates:
+        rounded = {final_size} | {round_size(s, k, final_size) for s in sizes if s != final_size}
+        if _try_sizes(model, sorted(rounded), device, channels) is None:
+            return k
+    return None
+
+
+def check_model_sizes(
+    model: nn.Module,
+    sizes: Sequence[int],
+    *,
+    final_size: Optional[int] = None,
+    device: Optional[torch.device] = None,
+    channels: int = 3,
+    model_name: str = "the model",
+) -> None:
+    """Run one forward pass at each size and fail early, with a fix, if any size is rejected.
+
+    The model is put in eval mode for the check (so batch-norm statistics do not move) and its
+    mode is restored afterwards.
+
+    Args:
+        model: The model.
+        sizes: Input sizes to test.
+        final_size: The final size, which a suggested ``multiple_of`` never changes.
+        device: Device of the test inputs (default: the model's).
+        channels: Input channels.
+        model_name: Name used in the error message.
+
+    Raises:
+        UserError: Naming the first failing size and a ``multiple_of`` that works, if one does.
+    """
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        failure = _try_sizes(model, sorted(set(sizes)), device, channels)
+        if failure is None:
+            return
+        size, reason = failure
+        final = final_size or max(sizes)
+        k = suggest_multiple_of(model, sizes, final, device, channels)
+        fix = f"use --multiple-of {k} (multiple_of={k})" if k else "choose sizes the model supports"
+        raise UserError(f"{model_name} cannot take input size {size}x{size} ({reason}); {fix}")
+    finally:
+        model.train(was_training)

@@ -1,0 +1,74 @@
+"""CLI smoke tests for ``efficienttrain schedule`` and the error contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from efficienttrain.cli import main
+
+
+def test_schedule_table(capsys):
+    assert main(["schedule"]) == 0
+    out = capsys.readouterr().out
+    assert "1-180" in out and "181-240" in out and "241-300" in out
+    assert "1.53x" in out
+
+
+def test_schedule_json(capsys):
+    assert main(["schedule", "--epochs", "100", "--final-size", "384", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [s["size"] for s in data["curriculum"]["stages"]] == [160, 272, 384]
+    assert data["curriculum"]["stages"][0]["end"] == 60
+    assert data["cost"]["kind"] == "pixel"
+
+
+def test_schedule_etpp_tokens(capsys):
+    assert main(["schedule", "--kind", "efficienttrain++", "--model", "deit_tiny_patch16_224", "--cost", "tokens"]) == 0
+    out = capsys.readouterr().out
+    assert "efficienttrain++ (deit)" in out and "budget 300" in out
+
+
+def test_schedule_plot_and_save(tmp_path, capsys):
+    png, yml = tmp_path / "s.png", tmp_path / "s.yaml"
+    assert main(["schedule", "--kind", "linear", "--epochs", "30", "--plot", str(png), "--save", str(yml)]) == 0
+    assert png.stat().st_size > 1000
+    assert main(["schedule", "--kind", str(yml)]) == 0
+    assert "linear: 30 epochs" in capsys.readouterr().out
+
+
+def test_schedule_measured(capsys):
+    assert main(["schedule", "--epochs", "10", "--final-size", "32", "--model", "resnet10t", "--cost", "measured", "--batch-size", "2", "--device", "cpu"]) == 0
+    assert "measured model for resnet10t" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["schedule", "--kind", "warp"], "unknown curriculum"),
+        (["schedule", "--kind", "nothere.yaml"], "not found"),
+        (["schedule", "--epochs", "-3"], "epochs must be a positive"),
+        (["schedule", "--cost", "tokens"], "needs a model"),
+    ],
+)
+def test_schedule_errors_are_one_line(argv, match, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_curriculum_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - {end: 10, size: 300}\nfinal_size: 224\n")
+    assert main(["schedule", "--kind", str(bad)]) == 2
+    assert "above the final size" in capsys.readouterr().err
+
+
+def test_module_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "efficienttrain", "schedule", "--epochs", "10"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "1-6" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "efficienttrain", "schedule", "--kind", "bogus"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
