@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import signal
 import sys
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -169,6 +171,10 @@ class Trainer:
             self.resume_state = load_checkpoint(ckpt_path)
         elif ckpt_path.exists():
             raise UserError(f"{out} already holds a checkpoint; pass --resume to continue it, or choose another --output")
+        # Seed every generator the main process draws from: torch (init, drop-path), NumPy (timm's
+        # Mixup/CutMix) and Python's random.
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % (1 << 32))
         torch.manual_seed(cfg.seed)
 
         # Curriculum and sizes.
@@ -462,6 +468,12 @@ class Trainer:
                 epoch_elapsed = 0.0
                 if stats is None:  # stopped by a signal mid-epoch
                     return self._stop(epoch, self._stopped_at, history, train_time, total_time, epoch_train, logger)
+                if self.world_size > 1:
+                    # DDP keeps parameters in sync but each rank updates its own batch-norm
+                    # statistics; take rank 0's (as DDP does before every forward) so that all
+                    # ranks evaluate and finish with the same state.
+                    for buf in self.model.buffers():
+                        dist.broadcast(buf, src=0)
                 t1 = time.perf_counter()
                 metrics = self.evaluate()
                 ema_metrics = self.evaluate(self.ema.module) if self.ema is not None else None
@@ -554,7 +566,7 @@ class Trainer:
             ctx = self.train_model.no_sync() if (self.world_size > 1 and not sync) else contextlib.nullcontext()
             with ctx:
                 with self._autocast():
-                    loss = self.criterion(self.train_model(x), y)
+                    loss = self.criterion(self.train_model(x).float(), y)
                 if not math.isfinite(loss.item()):
                     raise RuntimeError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower the learning rate or enable --clip-grad")
                 scaled = loss / cfg.accum_steps

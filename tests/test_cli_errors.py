@@ -1,0 +1,151 @@
+"""Bad input to ``efficienttrain train``: one line on stderr, exit status 2, nothing overwritten."""
+
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+
+import pytest
+
+from efficienttrain.cli import main
+
+from .conftest import make_image_folder
+
+BASE = ["train", "--preset", "cpu", "--model", "resnet10t", "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress", "--final-size", "16"]
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_missing_dataset_dir(tmp_path, capsys):
+    code, _, err = run_cli(BASE + ["--data", str(tmp_path / "nope"), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "dataset directory not found", "--data")
+
+
+def test_missing_val_split(tmp_path, capsys):
+    make_image_folder(tmp_path / "d", splits=("train",))
+    code, _, err = run_cli(BASE + ["--data", str(tmp_path / "d"), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "no val/ directory", "layout")
+
+
+def test_empty_split(tmp_path, capsys):
+    (tmp_path / "d" / "train").mkdir(parents=True)
+    (tmp_path / "d" / "val").mkdir()
+    code, _, err = run_cli(BASE + ["--data", str(tmp_path / "d"), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "is empty")
+
+
+def test_images_without_class_folders(tmp_path, capsys):
+    root = make_image_folder(tmp_path / "d")
+    for p in list((root / "train" / "class0").iterdir()):
+        p.rename(root / "train" / p.name)
+    for d in ("class1", "class2"):
+        for p in (root / "train" / d).iterdir():
+            p.unlink()
+        (root / "train" / d).rmdir()
+    (root / "train" / "class0").rmdir()
+    code, _, err = run_cli(BASE + ["--data", str(root), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "holds images directly", "one sub-directory per class")
+
+
+def test_class_folders_without_images(tmp_path, capsys):
+    root = tmp_path / "d"
+    for split in ("train", "val"):
+        (root / split / "a").mkdir(parents=True)
+        (root / split / "a" / "notes.txt").write_text("x")
+    code, _, err = run_cli(BASE + ["--data", str(root), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "no images found")
+
+
+def _corrupt(root: Path) -> Path:
+    bad = root / "train" / "class1" / "1.png"
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 3])  # truncated
+    (root / "train" / "class2" / "junk.jpg").write_bytes(b"not an image at all")
+    return bad
+
+
+@pytest.mark.parametrize("extra", [[], ["--workers", "1"], ["--preload"]])
+def test_corrupt_image_stops_with_path_and_hint(tmp_path, capsys, extra):
+    root = make_image_folder(tmp_path / "d")
+    _corrupt(root)
+    code, _, err = run_cli(BASE + ["--data", str(root), "--output", str(tmp_path / "o")] + extra, capsys)
+    assert_one_line_error(code, err, "cannot decode image", "--skip-bad-images")
+    assert str(root) in err
+
+
+@pytest.mark.parametrize("extra", [[], ["--workers", "1"], ["--preload"]])
+def test_skip_bad_images_counts_them(tmp_path, capsys, extra):
+    root = make_image_folder(tmp_path / "d")
+    _corrupt(root)
+    code, out, err = run_cli(BASE + ["--data", str(root), "--output", str(tmp_path / "o"), "--skip-bad-images"] + extra, capsys)
+    assert code == 0, err
+    import json
+
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["bad_images"] >= 1
+    assert "unreadable images" in out
+
+
+def test_unknown_model(tmp_path, capsys):
+    code, _, err = run_cli(BASE + ["--data", "demo", "--model", "resnet19", "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "unknown model 'resnet19'", "resnet18")
+
+
+def test_incompatible_sizes_suggest_multiple_of(tmp_path, capsys):
+    argv = BASE + ["--data", "demo", "--demo-per-class", "2", "--model", "deit_tiny_patch16_224", "--final-size", "64", "--output", str(tmp_path / "o")]
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, "cannot take input size", "--multiple-of 16")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: resnet10t\nlearning_rate: 0.1\n")
+    code, _, err = run_cli(["train", "--config", str(cfg)], capsys)
+    assert_one_line_error(code, err, "unknown config key", "learning_rate", "lr")
+
+
+def test_bad_flag_values(tmp_path, capsys):
+    code, _, err = run_cli(BASE + ["--crop-op", "fourier"], capsys)
+    assert_one_line_error(code, err, "--crop-op")
+    code, _, err = run_cli(BASE + ["--curriculum", "missing.yaml"], capsys)
+    assert_one_line_error(code, err, "not found")
+
+
+def test_cifar_offline(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(BASE + ["--data", "cifar10", "--data-root", str(tmp_path / "c"), "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "cifar10 not found", "--download")
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar, "download_and_extract_archive", offline)
+    code, _, err = run_cli(BASE + ["--data", "cifar10", "--data-root", str(tmp_path / "c"), "--download", "--output", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "cannot download cifar10", "offline")
+
+
+def test_failed_start_keeps_existing_checkpoint(tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = BASE + ["--data", "demo", "--demo-per-class", "2", "--output", str(out)]
+    assert run_cli(argv, capsys)[0] == 0
+    before = (out / "last.pt").read_bytes()
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, "already holds a checkpoint", "--resume")
+    code, _, err = run_cli(argv[:-2] + ["--output", str(out), "--model", "nonexistent_net", "--resume"], capsys)
+    assert code == 2
+    assert (out / "last.pt").read_bytes() == before
