@@ -90,6 +90,7 @@ class TrainConfig:
     name: Optional[str] = None
     resume: bool = False
     save_every: int = 1
+    snapshot_every: int = 0
     safetensors: bool = True
     tensorboard: bool = False
     progress: Optional[bool] = None
@@ -146,6 +147,8 @@ class TrainConfig:
             raise UserError(f"--epochs must be positive, got {self.epochs}")
         if self.batch_size <= 0:
             raise UserError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.save_every < 1 or self.snapshot_every < 0:
+            raise UserError("--save-every must be at least 1 and --snapshot-every non-negative")
         if self.accum_steps < 1:
             raise UserError(f"--accum-steps must be at least 1, got {self.accum_steps}")
         if self.final_size is not None and self.final_size <= 0:
@@ -258,6 +261,7 @@ HELP: dict[str, str] = {
     "name": "run name",
     "resume": "continue the checkpoint in the output directory",
     "save_every": "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)",
+    "snapshot_every": "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)",
     "safetensors": "export the final weights as safetensors",
     "tensorboard": "also log to TensorBoard",
     "progress": "show a progress bar (default: when attached to a terminal)",

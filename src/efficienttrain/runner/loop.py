@@ -359,6 +359,18 @@ class Trainer:
             "world_size": self.world_size,
         }
 
+    def _snapshot_state(self, epoch: int, history: list) -> dict[str, Any]:
+        """Weights of one epoch, for analyses across training (not for resuming)."""
+        return {
+            "config": self.cfg.to_dict(),
+            "curriculum": self.curriculum.to_dict(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "epoch": epoch,
+            "history": history,
+            "snapshot": True,
+        }
+
     def _restore(self, state: dict[str, Any]) -> tuple[int, int, list, float, float, float]:
         saved_cur = state.get("curriculum")
         if saved_cur and saved_cur != self.curriculum.to_dict():
@@ -512,6 +524,8 @@ class Trainer:
                 last = epoch + 1 == self.curriculum.num_epochs
                 if self.is_main and (last or (epoch + 1) % cfg.save_every == 0 or (max_epochs is not None and epochs_run >= max_epochs)):
                     save_checkpoint(self._checkpoint_state(epoch + 1, 0, history, train_time, total_time, 0.0), self.out_dir / "last.pt")
+                if self.is_main and cfg.snapshot_every and (epoch + 1) % cfg.snapshot_every == 0:
+                    save_checkpoint(self._snapshot_state(epoch + 1, history), self.out_dir / f"epoch_{epoch + 1:03d}.pt")
                 if self._stop_signal is not None:
                     return self._stop(epoch + 1, 0, history, train_time, total_time, 0.0, logger, saved=True)
             else:
