@@ -44,6 +44,23 @@ def test_train_writes_logs_checkpoint_and_weights(tmp_path):
     assert lrs[0] > lrs[1] > lrs[2]
 
 
+def test_plot_tensorboard_snapshots_and_progress_bar(tmp_path, capsys):
+    from efficienttrain.cli import main
+
+    cfg = tiny_config(tmp_path, epochs=2, tensorboard=True, snapshot_every=1, plot=str(tmp_path / "own.png"), progress=True)
+    result = Trainer(cfg).run()
+    err = capsys.readouterr().err
+    assert "stage 1 B=23" in err and "img/s" in err and "ETA" in err  # the progress bar's fields
+    assert (tmp_path / "own.png").stat().st_size > 1000
+    assert any((result.output_dir / "tb").iterdir())
+    assert sorted(p.name for p in result.output_dir.glob("epoch_*.pt")) == ["epoch_001.pt", "epoch_002.pt"]
+    snap = load_checkpoint(result.output_dir / "epoch_001.pt")
+    assert snap["epoch"] == 1 and "optimizer" not in snap
+    assert main(["plot", str(result.output_dir), str(result.output_dir), "--labels", "a", "b", "--out", str(tmp_path / "cmp.png")]) == 0
+    assert (tmp_path / "cmp.png").is_file()
+    assert main(["plot", str(tmp_path / "missing"), "--out", str(tmp_path / "x.png")]) == 2
+
+
 def test_resume_at_epoch_boundary_matches_uninterrupted(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", workers=1)).run()
     assert straight.completed
@@ -152,8 +169,8 @@ def test_yaml_config_and_unknown_keys(tmp_path):
 
 def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "30",
-            "--demo-image-size", "32", "--model", "resnet10t", "--epochs", "4", "--batch-size", "8", "--workers", "0",
+    argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "12",
+            "--demo-image-size", "32", "--model", "resnet10t", "--epochs", "3", "--batch-size", "8", "--workers", "0",
             "--output", str(out), "--no-progress", "--trace"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     trace = out / "trace_rank0.jsonl"

@@ -130,7 +130,6 @@ def test_crop_in_workers_equals_batch_crop():
     from efficienttrain.data import DemoDataset
 
     base = DemoDataset("train", per_class=2, image_size=32, transform=tf)
-    cur = efficienttrain(5, 32)
     a = CurriculumDataset(base)
     key = SampleKey(3, 1.0, 23, 7)
     worker_crop = a[key][0]

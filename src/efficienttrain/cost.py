@@ -31,6 +31,7 @@ __all__ = [
     "token_cost_for_model",
     "measured_cost",
     "curriculum_cost",
+    "cost_between",
     "get_cost_function",
     "COST_KINDS",
 ]
@@ -222,6 +223,28 @@ def curriculum_cost(curriculum: Curriculum, cost: Optional[CostFunction] = None,
         cumulative=cumulative,
         per_size=per_size,
     )
+
+
+def cost_between(curriculum: Curriculum, start: float, end: float, cost: Optional[CostFunction] = None) -> float:
+    """Cost of training from ``start`` to ``end`` epochs, in epochs at the final size.
+
+    Args:
+        curriculum: The curriculum.
+        start: Progress where the interval begins.
+        end: Progress where it ends.
+        cost: Per-image cost function (default :func:`pixel_cost`).
+
+    Returns:
+        ``sum over stages of overlap * cost(B) / cost(final)``.
+    """
+    cost = cost or pixel_cost
+    ref = cost(curriculum.final_size)
+    total = 0.0
+    for st in curriculum.stages:
+        overlap = min(end, st.end) - max(start, st.start)
+        if overlap > 0:
+            total += overlap * cost(st.size) / ref
+    return total
 
 
 def get_cost_function(

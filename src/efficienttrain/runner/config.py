@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import UserError
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "HELP"]
+__all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP"]
 
 
 @dataclass
@@ -110,6 +110,10 @@ class TrainConfig:
         """Warm-up length: ``warmup_epochs`` if set, else 20 of every 300 epochs."""
         return self.warmup_epochs if self.warmup_epochs is not None else total_epochs * 20.0 / 300.0
 
+    def resolved_final_size(self) -> int:
+        """Final size: ``final_size`` if set, else the data's native size (demo, CIFAR), else 224."""
+        return resolve_final_size(self.data, self.final_size, self.demo_image_size)
+
     def resolved_workers(self) -> int:
         """Data-loader workers: ``workers`` if >= 0, else one per spare core (at most 8)."""
         if self.workers >= 0:
@@ -173,6 +177,24 @@ class TrainConfig:
         if self.extra:
             raise UserError(f"unknown config key(s) {sorted(self.extra)}; valid keys are: {', '.join(_field_names())}")
         return self
+
+
+def resolve_final_size(data: str, final_size: Optional[int] = None, demo_image_size: int = 64) -> int:
+    """The runner's rule for the final (evaluation) size of a run.
+
+    Args:
+        data: The ``data`` setting.
+        final_size: An explicit final size, if any.
+        demo_image_size: Size of the demo images.
+
+    Returns:
+        ``final_size`` if set; the native size of the demo data (``demo_image_size``) or of
+        CIFAR (32); otherwise 224.
+    """
+    if final_size:
+        return int(final_size)
+    native = {"demo": demo_image_size, "cifar10": 32, "cifar100": 32}.get(data)
+    return int(native or 224)
 
 
 def _num(value: float) -> str:

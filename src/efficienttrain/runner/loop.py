@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ..api import crop_batch
-from ..cost import curriculum_cost, pixel_cost
+from ..cost import cost_between, curriculum_cost, pixel_cost
 from ..curriculum import Curriculum, Stage, constant, create_curriculum
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
 from ..data.sampler import CurriculumBatchSampler, CurriculumDataset
@@ -178,8 +178,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
 
         # Curriculum and sizes.
-        native = {"demo": cfg.demo_image_size, "cifar10": 32, "cifar100": 32}.get(cfg.data)
-        final_size = cfg.final_size or native or 224
+        final_size = cfg.resolved_final_size()
         self.final_size = final_size
         m0 = _parse_m0(cfg.randaugment) if cfg.randaugment else 9.0
         self.curriculum = self._build_curriculum(final_size, m0)
@@ -357,6 +356,8 @@ class Trainer:
             "total_time": total_time,
             "epoch_elapsed": epoch_elapsed,
             "world_size": self.world_size,
+            "final_size": self.final_size,
+            "num_classes": self.data.num_classes,
         }
 
     def _snapshot_state(self, epoch: int, history: list) -> dict[str, Any]:
@@ -369,6 +370,8 @@ class Trainer:
             "epoch": epoch,
             "history": history,
             "snapshot": True,
+            "final_size": self.final_size,
+            "num_classes": self.data.num_classes,
         }
 
     def _restore(self, state: dict[str, Any]) -> tuple[int, int, list, float, float, float]:
@@ -541,14 +544,7 @@ class Trainer:
 
     def _epoch_cost(self, epoch: int) -> float:
         """Pixel cost of one epoch relative to an epoch at the final size (for the ETA)."""
-        cur = self.curriculum
-        lo, hi = float(epoch), min(float(epoch + 1), cur.epochs)
-        total = 0.0
-        for st in cur.stages:
-            overlap = min(hi, st.end) - max(lo, st.start)
-            if overlap > 0:
-                total += overlap * (st.size / cur.final_size) ** 2
-        return total
+        return cost_between(self.curriculum, float(epoch), min(float(epoch + 1), self.curriculum.epochs))
 
     def _train_epoch(self, epoch: int, start_step: int, cost_per_epoch: list[float], elapsed_before: float, logger: Any) -> Optional[dict[str, Any]]:
         cfg = self.cfg
