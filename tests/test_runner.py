@@ -170,14 +170,16 @@ def test_yaml_config_and_unknown_keys(tmp_path):
 def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "12",
-            "--demo-image-size", "32", "--model", "resnet10t", "--epochs", "3", "--batch-size", "8", "--workers", "0",
+            "--demo-image-size", "32", "--model", "resnet10t", "--epochs", "3", "--batch-size", "8", "--workers", "1",
             "--output", str(out), "--no-progress", "--trace"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Its own process group, signalled as a whole (as a scheduler or Ctrl-C does): the loader
+    # worker must survive so that the main process can save at the next step.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     trace = out / "trace_rank0.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not trace.exists() or len(trace.read_text().splitlines()) < 5):
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, output
     assert "SIGTERM received: checkpoint saved" in output

