@@ -133,6 +133,9 @@ def main() -> int:
             values["resume"] = (run_dir / "last.pt").is_file()
             print(f"[{time.strftime('%H:%M:%S')}] start {name}: {overrides}", flush=True)
             result = Trainer(make_config(values, preset="cpu")).run()
+            if not result.completed:
+                print(f"[{time.strftime('%H:%M:%S')}] {name} was interrupted; run the same command again to resume it", flush=True)
+                return 130
             print(f"[{time.strftime('%H:%M:%S')}] done {name}: top-1 {result.final_top1:.2f}% in {result.train_time:.0f}s", flush=True)
     return 0
 

@@ -246,8 +246,10 @@ def test_leakage_is_zero_for_the_crop_and_not_for_down_sampling():
         assert result.value("lowfreq", b) < 1e-20
         assert result.value("lowfreq", b, "transmission") < 1e-20
         assert result.value("nearest", b, "transmission") > 0.5  # aliasing folds it all back
+        # Down-sampling lets through a share of the outside energy that is small on smooth
+        # images but 17 or more orders of magnitude above the crop's rounding-level leak.
         for op in ("bilinear", "bicubic", "area", "lanczos"):
-            assert result.value(op, b) > 1e-3, (op, b)
+            assert result.value(op, b) > 1e-4, (op, b)
     assert "lowfreq" in result.table() and "B=24" in result.table()
 
 

@@ -42,6 +42,7 @@ def test_train_writes_logs_checkpoint_and_weights(tmp_path):
     # The LR schedule is one cosine over all steps: it ends near min_lr, without restarts.
     lrs = [h["lr"] for h in result.history]
     assert lrs[0] > lrs[1] > lrs[2]
+    assert lrs[2] < 0.05 * 2e-3  # the cpu preset's lr is 2e-3; the schedule ends at min_lr (1e-6)
 
 
 def test_plot_tensorboard_snapshots_and_progress_bar(tmp_path, capsys):
@@ -64,8 +65,8 @@ def test_plot_tensorboard_snapshots_and_progress_bar(tmp_path, capsys):
 def test_resume_at_epoch_boundary_matches_uninterrupted(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", workers=1)).run()
     assert straight.completed
-    first = Trainer(tiny_config(tmp_path / "b", workers=1)).run(max_epochs=2)
-    assert not first.completed and len(first.history) == 2
+    first = Trainer(tiny_config(tmp_path / "b", workers=1)).run(max_epochs=1)
+    assert not first.completed and len(first.history) == 1
     resumed_trainer = Trainer(tiny_config(tmp_path / "b", workers=1, resume=True))
     resumed = resumed_trainer.run()
     assert resumed.completed and len(resumed.history) == 3
@@ -74,6 +75,50 @@ def test_resume_at_epoch_boundary_matches_uninterrupted(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert [h["top1"] for h in straight.history] == [h["top1"] for h in resumed.history]
+
+
+def test_resume_mid_epoch_matches_uninterrupted(tmp_path):
+    """A stop in the middle of an epoch (as on SIGTERM) resumes to bit-identical weights."""
+    straight = Trainer(tiny_config(tmp_path / "a", workers=1)).run()
+    first = Trainer(tiny_config(tmp_path / "b", workers=1))
+    first.setup()
+    calls = {"n": 0}
+    forward = first.criterion.forward
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # epoch 2, step 1 (5 steps per epoch)
+            first._stop_signal = signal.SIGTERM
+        return forward(*args, **kwargs)
+
+    first.criterion.forward = counting
+    stopped = first.run()
+    assert not stopped.completed
+    state = load_checkpoint(stopped.output_dir / "last.pt")
+    assert (state["sampler"]["epoch"], state["sampler"]["start_step"]) == (1, 2)
+    resumed = Trainer(tiny_config(tmp_path / "b", workers=1, resume=True)).run()
+    a = torch.load(straight.output_dir / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed.output_dir / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (resumed.output_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_resume_with_other_batch_size_is_refused(tmp_path):
+    Trainer(tiny_config(tmp_path)).run(max_epochs=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        Trainer(tiny_config(tmp_path, resume=True, batch_size=8)).run()
+
+
+def test_curriculum_file_keeps_its_length_and_size(tmp_path):
+    from efficienttrain.curriculum import efficienttrain
+
+    path = tmp_path / "mine.yaml"
+    efficienttrain(2, 24).save(path)
+    trainer = Trainer(tiny_config(tmp_path, curriculum=str(path), epochs=None)).setup()
+    assert trainer.curriculum.epochs == 2 and trainer.final_size == 24
+    trainer = Trainer(tiny_config(tmp_path / "x", curriculum=str(path), epochs=4, final_size=32)).setup()
+    assert trainer.curriculum.epochs == 4 and trainer.final_size == 32
 
 
 def test_existing_checkpoint_is_never_overwritten(tmp_path):
@@ -162,6 +207,13 @@ def test_yaml_config_and_unknown_keys(tmp_path):
     assert cfg.batch_size == 32 and cfg.epochs == 4 and cfg.seed == 3
     path.write_text("model: resnet10t\nbatchsize: 32\n")
     with pytest.raises(ValueError, match="unknown config key"):
+        load_config(path)
+    # YAML reads 1e-6 as a string; values are converted to the field's type.
+    path.write_text("min_lr: 1e-6\nlr: 1e-3\nepochs: 1e2\nscale: [0.5, 1]\nema: 'true'\n")
+    cfg = load_config(path)
+    assert cfg.min_lr == 1e-6 and cfg.lr == 1e-3 and cfg.epochs == 100.0 and cfg.scale == (0.5, 1.0) and cfg.ema is True
+    path.write_text("batch_size: 12.5\n")
+    with pytest.raises(ValueError, match="'batch_size' expects int"):
         load_config(path)
     with pytest.raises(ValueError, match="unknown preset"):
         make_config({}, preset="gpu-cluster")

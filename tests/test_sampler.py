@@ -182,3 +182,14 @@ def test_sampler_errors():
         CurriculumBatchSampler(10, efficienttrain(2, 224), batch_size=0)
     with pytest.raises(ValueError, match="do not fill one batch"):
         CurriculumBatchSampler(10, efficienttrain(2, 224), batch_size=16)
+
+
+def test_wrapping_a_subset():
+    """random_split returns Subsets; their __getitems__ must not receive SampleKeys."""
+    from torch.utils.data import Subset
+
+    ds = CurriculumDataset(Subset(ProbeDataset(), list(range(0, 40, 2))))
+    sampler = CurriculumBatchSampler(ds, efficienttrain(2, 224), batch_size=4)
+    batches = list(DataLoader(ds, batch_sampler=sampler))
+    assert len(batches) == 5 and batches[0][0].shape == (4, 3)
+    assert not hasattr(ds, "__getitems__")

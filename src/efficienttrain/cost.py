@@ -81,12 +81,13 @@ def token_cost_for_model(model: Union[str, torch.nn.Module]) -> CostFunction:
         A cost function of the size.
 
     Raises:
-        ValueError: If the model has no patch embedding (not a ViT).
+        ValueError: If the model has no patch embedding (not a ViT), or the name is unknown
+            (:class:`~efficienttrain.errors.UserError`, with close matches).
     """
     if isinstance(model, str):
-        import timm
+        from .models import create_model
 
-        model = timm.create_model(model, pretrained=False)
+        model = create_model(model, num_classes=10)
     patch_embed = getattr(model, "patch_embed", None)
     embed_dim = getattr(model, "embed_dim", None) or getattr(model, "num_features", None)
     if patch_embed is None or embed_dim is None:

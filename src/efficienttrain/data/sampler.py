@@ -212,7 +212,8 @@ class CurriculumDataset(Dataset):
 
     def __getattr__(self, name: str) -> Any:
         # Only called for attributes missing here: expose the wrapped dataset's (classes, ...).
-        if name == "dataset":
+        # Never its protocol methods: a forwarded Subset.__getitems__ would receive SampleKeys.
+        if name == "dataset" or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 

@@ -43,7 +43,7 @@ class TrainConfig:
     drop_path: float = 0.1
     # curriculum
     curriculum: str = "efficienttrain"
-    epochs: float = 300
+    epochs: Optional[float] = None
     final_size: Optional[int] = None
     multiple_of: int = 1
     etpp_family: Optional[str] = None
@@ -73,7 +73,7 @@ class TrainConfig:
     mixup_switch_prob: float = 0.5
     smoothing: float = 0.1
     reprob: float = 0.25
-    crop_pct: float = 0.875
+    crop_pct: Optional[float] = None
     ema: bool = False
     ema_decay: float = 0.9999
     # runtime
@@ -114,6 +114,12 @@ class TrainConfig:
         """Final size: ``final_size`` if set, else the data's native size (demo, CIFAR), else 224."""
         return resolve_final_size(self.data, self.final_size, self.demo_image_size)
 
+    def resolved_crop_pct(self, final_size: int) -> float:
+        """Eval centre-crop fraction: ``crop_pct`` if set, else 0.875 below 384 px and 1.0 from 384 (as the paper)."""
+        if self.crop_pct is not None:
+            return self.crop_pct
+        return 0.875 if final_size < 384 else 1.0
+
     def resolved_workers(self) -> int:
         """Data-loader workers: ``workers`` if >= 0, else one per spare core (at most 8)."""
         if self.workers >= 0:
@@ -125,7 +131,8 @@ class TrainConfig:
         if self.name:
             return self.name
         cur = Path(self.curriculum).stem if self.curriculum.endswith((".yaml", ".yml", ".json")) else self.curriculum
-        return f"{self.model}-{cur}-{_num(self.epochs)}ep-seed{self.seed}"
+        length = f"-{_num(self.epochs)}ep" if self.epochs is not None else ""
+        return f"{self.model}-{cur}{length}-seed{self.seed}"
 
     def output_dir(self) -> Path:
         """Directory for logs and checkpoints."""
@@ -147,7 +154,7 @@ class TrainConfig:
         """
         from ..frequency import CROP_OPS
 
-        if not (self.epochs > 0 and math.isfinite(self.epochs)):
+        if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             raise UserError(f"--epochs must be positive, got {self.epochs}")
         if self.batch_size <= 0:
             raise UserError(f"--batch-size must be positive, got {self.batch_size}")
@@ -172,7 +179,7 @@ class TrainConfig:
         for name in ("mixup", "cutmix", "smoothing", "reprob", "drop_path", "mixup_prob", "hflip"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be non-negative")
-        if not 0 < self.crop_pct <= 1:
+        if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise UserError(f"--crop-pct must be in (0, 1], got {self.crop_pct}")
         if self.extra:
             raise UserError(f"unknown config key(s) {sorted(self.extra)}; valid keys are: {', '.join(_field_names())}")
@@ -240,8 +247,8 @@ HELP: dict[str, str] = {
     "init_from": "fine-tune from this checkpoint (.pt or .safetensors); a mismatched head is re-initialised",
     "drop_path": "stochastic depth rate",
     "curriculum": "efficienttrain, efficienttrain++, linear, none, or a curriculum YAML/JSON file",
-    "epochs": "training epochs (for efficienttrain++: the compute budget in final-size epochs)",
-    "final_size": "final and evaluation input size (default: 224 for folders, native size for demo/CIFAR)",
+    "epochs": "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own",
+    "final_size": "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)",
     "multiple_of": "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)",
     "etpp_family": "EfficientTrain++ family: resnet, swin, cswin, deit, convnext (default: from --model)",
     "magnitude": "override the curriculum's RandAugment rule: linear or constant",
@@ -268,7 +275,7 @@ HELP: dict[str, str] = {
     "mixup_switch_prob": "probability of CutMix instead of Mixup when both are on",
     "smoothing": "label smoothing",
     "reprob": "random erasing probability",
-    "crop_pct": "evaluation centre-crop fraction",
+    "crop_pct": "evaluation centre-crop fraction (default 0.875, or 1.0 from 384 px)",
     "ema": "keep an exponential moving average of the weights and evaluate it too",
     "ema_decay": "EMA decay",
     "amp": "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), none, bf16, fp16",
@@ -294,9 +301,41 @@ HELP: dict[str, str] = {
 
 
 def _coerce(name: str, value: Any) -> Any:
-    default = TrainConfig.__dataclass_fields__[name].default
-    if isinstance(default, tuple) and isinstance(value, list):
-        return tuple(value)
+    """Convert a value from YAML or ``--set`` to the field's type (YAML reads ``1e-6`` as a string)."""
+    import typing
+
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise UserError(f"config key {name!r} cannot be empty")
+    target = next((a for a in args if a is not type(None)), hint) if typing.get_origin(hint) is typing.Union else hint
+    origin = typing.get_origin(target)
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "yes", "1", "false", "no", "0"):
+                return str(value).lower() in ("true", "yes", "1")
+            raise ValueError(value)
+        if target is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError(value)
+            return int(number)
+        if target is float:
+            return float(value)
+        if target is str:
+            return str(value)
+        if origin is tuple:
+            items = list(value) if isinstance(value, (list, tuple)) else str(value).split(",")
+            inner = typing.get_args(target)
+            if len(items) != len(inner):
+                raise ValueError(value)
+            return tuple(t(v) for t, v in zip(inner, items))
+    except (TypeError, ValueError):
+        raise UserError(f"config key {name!r} expects {getattr(target, '__name__', target)}, got {value!r}") from None
     return value
 
 

@@ -48,6 +48,16 @@ class MetricsLogger:
                 if isinstance(v, (int, float)) and k != "epoch":
                     self.writer.add_scalar(f"efficienttrain/{k}", v, step)
 
+    def rewrite(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the CSV and JSONL files with ``rows`` (used when resuming)."""
+        for path in (self.csv_path, self.jsonl_path):
+            if path.exists():
+                path.unlink()
+        writer, self.writer = self.writer, None  # TensorBoard keeps its own history
+        for row in rows:
+            self.log(row)
+        self.writer = writer
+
     def close(self) -> None:
         """Flush TensorBoard."""
         if self.writer is not None:

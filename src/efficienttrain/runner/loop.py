@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..api import crop_batch
 from ..cost import cost_between, curriculum_cost, pixel_cost
-from ..curriculum import Curriculum, Stage, constant, create_curriculum
+from ..curriculum import Curriculum, Stage, create_curriculum
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
 from ..data.sampler import CurriculumBatchSampler, CurriculumDataset
 from ..data.transforms import build_eval_transform, build_train_transform
@@ -180,10 +181,10 @@ class Trainer:
         torch.manual_seed(cfg.seed)
 
         # Curriculum and sizes.
-        final_size = cfg.resolved_final_size()
-        self.final_size = final_size
         m0 = _parse_m0(cfg.randaugment) if cfg.randaugment else 9.0
-        self.curriculum = self._build_curriculum(final_size, m0)
+        self.curriculum = self._build_curriculum(m0)
+        final_size = self.curriculum.final_size
+        self.final_size = final_size
 
         # Data.
         stats = dataset_stats(cfg.data)
@@ -191,7 +192,7 @@ class Trainer:
         train_tf = build_train_transform(
             final_size, randaugment=cfg.randaugment or None, scale=cfg.scale, hflip=cfg.hflip, re_prob=cfg.reprob, **norm
         )
-        eval_tf = build_eval_transform(final_size, crop_pct=cfg.crop_pct, **norm)
+        eval_tf = build_eval_transform(final_size, crop_pct=cfg.resolved_crop_pct(final_size), **norm)
         self.data: DatasetPair = build_datasets(
             cfg.data,
             train_transform=train_tf,
@@ -222,32 +223,40 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         check_model_sizes(self.model, self.curriculum.sizes, final_size=final_size, device=self.device, model_name=cfg.model)
+        if cfg.tensorboard and self.is_main:
+            try:
+                importlib.import_module("torch.utils.tensorboard")
+            except ImportError:
+                raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard (or efficienttrain[tensorboard])") from None
 
         self._build_loaders()
         self._build_optimisation()
         self._set_up = True
         return self
 
-    def _build_curriculum(self, final_size: int, m0: float) -> Curriculum:
+    def _build_curriculum(self, m0: float) -> Curriculum:
         cfg = self.cfg
         kind = cfg.curriculum
-        if kind.lower() in ("none", "baseline", "constant"):
-            cur = constant(cfg.epochs, final_size, max_magnitude=m0)
-        else:
-            try:
-                cur = create_curriculum(
-                    kind,
-                    cfg.epochs,
-                    final_size,
-                    multiple_of=cfg.multiple_of,
-                    family=cfg.etpp_family,
-                    model=cfg.model,
-                    max_magnitude=m0,
-                )
-            except FileNotFoundError as err:
-                raise UserError(str(err)) from None
-            except ValueError as err:
-                raise UserError(f"--curriculum: {err}") from None
+        from_file = kind.lower().endswith((".yaml", ".yml", ".json")) or Path(kind).is_file()
+        # A curriculum file keeps its own length and final size unless --epochs/--final-size
+        # are given (then it is rescaled); the named curricula default to 300 epochs and the
+        # data's final size.
+        epochs = cfg.epochs if (cfg.epochs is not None or from_file) else 300.0
+        final_size = cfg.final_size if from_file else cfg.resolved_final_size()
+        try:
+            cur = create_curriculum(
+                kind,
+                epochs,
+                final_size,
+                multiple_of=cfg.multiple_of,
+                family=cfg.etpp_family,
+                model=cfg.model,
+                max_magnitude=m0,
+            )
+        except FileNotFoundError as err:
+            raise UserError(str(err)) from None
+        except ValueError as err:
+            raise UserError(f"--curriculum: {err}") from None
         if cfg.magnitude:
             cur = Curriculum(
                 [Stage(s.start, s.end, s.size) for s in cur.stages],
@@ -278,12 +287,14 @@ class Trainer:
         if workers > 0:
             common["persistent_workers"] = cfg.persistent_workers
             common["worker_init_fn"] = ignore_stop_signals
-        # A private generator keeps the loader from drawing on the global RNG, which resume restores.
+        # Private generators keep the loaders from drawing their workers' base seed from the global
+        # RNG: with persistent workers that draw happens once per run, at a point that differs
+        # between an uninterrupted and a resumed run, and would shift the global stream.
         self.train_loader = DataLoader(self.train_set, batch_sampler=self.sampler, generator=torch.Generator().manual_seed(cfg.seed), **common)
         val = self.data.val
         if self.world_size > 1:
             val = Subset(val, list(range(self.rank, len(val), self.world_size)))
-        self.val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, shuffle=False, **common)
+        self.val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, shuffle=False, generator=torch.Generator().manual_seed(cfg.seed), **common)
         if workers > 0:
             _LOADERS.add(self.train_loader)
             _LOADERS.add(self.val_loader)
@@ -307,8 +318,9 @@ class Trainer:
         except (RuntimeError, TypeError, ValueError):
             kwargs.pop("fused", None)
             self.optimizer = create_optimizer_v2(self.model, opt=cfg.opt, lr=self.lr, weight_decay=cfg.weight_decay, **kwargs)
-        self.total_updates = max(1, self.sampler.total_steps // cfg.accum_steps)
-        steps_per_epoch = self.sampler.steps_per_epoch / cfg.accum_steps
+        # An update happens every accum_steps batches and at the end of every epoch.
+        self.total_updates = sum(math.ceil(self.sampler.batches_in_epoch(e) / cfg.accum_steps) for e in range(self.curriculum.num_epochs))
+        steps_per_epoch = math.ceil(self.sampler.steps_per_epoch / cfg.accum_steps)
         warmup_updates = int(round(cfg.resolved_warmup(self.curriculum.epochs) * steps_per_epoch))
         self.scheduler = CosineLRScheduler(
             self.optimizer,
@@ -373,6 +385,17 @@ class Trainer:
             "world_size": self.world_size,
             "final_size": self.final_size,
             "num_classes": self.data.num_classes,
+            "steps": self._step_signature(),
+        }
+
+    def _step_signature(self) -> dict[str, int]:
+        """Settings that fix the order of samples and the step count: they must not change on resume."""
+        return {
+            "batch_size": self.cfg.batch_size,
+            "accum_steps": self.cfg.accum_steps,
+            "seed": self.cfg.seed,
+            "steps_per_epoch": self.sampler.steps_per_epoch,
+            "total_updates": self.total_updates,
         }
 
     def _snapshot_state(self, epoch: int, history: list) -> dict[str, Any]:
@@ -395,6 +418,10 @@ class Trainer:
             raise UserError("--resume: the checkpoint was made with a different curriculum; resume with the original settings")
         if state.get("world_size", 1) != self.world_size:
             raise UserError(f"--resume: the checkpoint was made with {state.get('world_size')} processes, not {self.world_size}; resume with the same number")
+        saved_steps = state.get("steps")
+        if saved_steps and saved_steps != self._step_signature():
+            changed = [k for k, v in self._step_signature().items() if saved_steps.get(k) != v]
+            raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -409,6 +436,21 @@ class Trainer:
 
     def _handle_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True if ``flag`` is true on any rank (a collective: every rank must call it)."""
+        if self.world_size == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def _stop_requested(self) -> bool:
+        """Whether any rank got SIGTERM/SIGINT; all ranks then stop at the same step."""
+        stop = self._any_rank(self._stop_signal is not None)
+        if stop and self._stop_signal is None:
+            self._stop_signal = signal.SIGTERM  # another rank got it
+        return stop
 
     @torch.no_grad()
     def evaluate(self, model: Optional[nn.Module] = None) -> dict[str, float]:
@@ -476,6 +518,10 @@ class Trainer:
             (self.out_dir / "config.yaml").write_text(_yaml(cfg.to_dict()))
             self.curriculum.save(self.out_dir / "curriculum.yaml")
         logger = MetricsLogger(self.out_dir, tensorboard=cfg.tensorboard) if self.is_main else None
+        if logger is not None and (start_epoch or start_step):
+            # Rows logged after the checkpoint was written (a stop during evaluation, a crash)
+            # would be repeated: start the files again from the checkpoint's history.
+            logger.rewrite(history)
         if self.is_main and start_epoch == 0 and start_step == 0:
             report = curriculum_cost(self.curriculum)
             self.log(self.curriculum.table(cost=pixel_cost))
@@ -540,11 +586,12 @@ class Trainer:
                 )
                 epochs_run += 1
                 last = epoch + 1 == self.curriculum.num_epochs
-                if self.is_main and (last or (epoch + 1) % cfg.save_every == 0 or (max_epochs is not None and epochs_run >= max_epochs)):
+                stopping = self._stop_requested()
+                if self.is_main and (last or stopping or (epoch + 1) % cfg.save_every == 0 or (max_epochs is not None and epochs_run >= max_epochs)):
                     save_checkpoint(self._checkpoint_state(epoch + 1, 0, history, train_time, total_time, 0.0), self.out_dir / "last.pt")
                 if self.is_main and cfg.snapshot_every and (epoch + 1) % cfg.snapshot_every == 0:
                     save_checkpoint(self._snapshot_state(epoch + 1, history), self.out_dir / f"epoch_{epoch + 1:03d}.pt")
-                if self._stop_signal is not None:
+                if stopping and not last:
                     return self._stop(epoch + 1, 0, history, train_time, total_time, 0.0, logger, saved=True)
             else:
                 completed = True
@@ -593,8 +640,11 @@ class Trainer:
             with ctx:
                 with self._autocast():
                     loss = self.criterion(self.train_model(x).float(), y)
-                if not math.isfinite(loss.item()):
-                    raise RuntimeError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower the learning rate or enable --clip-grad")
+                loss_value = loss.item()
+                # Every rank must take the same branch, or the others would wait in the gradient
+                # all-reduce: agree on "some loss is non-finite" before the backward pass.
+                if self._any_rank(not math.isfinite(loss_value)):
+                    raise RuntimeError(f"the loss became non-finite at epoch {epoch + 1}, step {step}; lower the learning rate or enable --clip-grad")
                 scaled = loss / cfg.accum_steps
                 if self.scaler is not None:
                     self.scaler.scale(scaled).backward()
@@ -616,7 +666,7 @@ class Trainer:
                     self.ema.update(self.model, step=self.num_updates)
                 self.scheduler.step_update(num_updates=self.num_updates)
             self._trace({"epoch": epoch, "step": step, "size": last_size, "magnitude": settings.magnitude, "stage": settings.stage})
-            loss_sum += loss.item()
+            loss_sum += loss_value
             loss_count += 1
             images += x.shape[0]
             if bar is not None:
@@ -629,7 +679,7 @@ class Trainer:
                     f"{images / max(elapsed, 1e-9):.0f} img/s ETA {_hms(eta)}"
                 )
                 bar.update(1)
-            if self._stop_signal is not None and step + 1 < n_batches:
+            if self._stop_requested() and step + 1 < n_batches:
                 self._stopped_at = step + 1
                 if bar is not None:
                     bar.close()

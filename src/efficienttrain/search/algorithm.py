@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
+from ..cost import curriculum_cost
 from ..curriculum import Curriculum, Stage, _merge
 
 __all__ = [
@@ -162,8 +163,11 @@ class SearchResult:
         return "\n".join(lines)
 
 
-def _relative_cost(sizes: Sequence[int], final_size: int) -> float:
-    return sum((s / final_size) ** 2 for s in sizes) / len(sizes)
+def _equal_stage_cost(final_size: int, epochs: float) -> Callable[[Sequence[int]], float]:
+    def cost(sizes: Sequence[int]) -> float:
+        return curriculum_cost(staircase(sizes, epochs, final_size)).relative_cost
+
+    return cost
 
 
 def _check(n_stages: int, candidates: Sequence[int], final_size: int) -> list[int]:
@@ -180,10 +184,10 @@ def _check(n_stages: int, candidates: Sequence[int], final_size: int) -> list[in
 class _Runner:
     """Runs trials through the cache and reports them."""
 
-    def __init__(self, evaluate: Evaluator, log: SearchLog, final_size: int, report: Callable[[str], None]) -> None:
+    def __init__(self, evaluate: Evaluator, log: SearchLog, cost: Callable[[Sequence[int]], float], report: Callable[[str], None]) -> None:
         self.evaluate = evaluate
         self.log = log
-        self.final_size = final_size
+        self.cost = cost
         self.report = report
         self.order: list[Trial] = []
         self.cached = 0
@@ -198,7 +202,7 @@ class _Runner:
             self.report(f"trial {len(self.order) + 1}: {list(sizes)} ...")
             t0 = time.perf_counter()
             acc = float(self.evaluate(tuple(int(s) for s in sizes)))
-            trial = Trial(list(int(s) for s in sizes), acc, _relative_cost(sizes, self.final_size), time.perf_counter() - t0)
+            trial = Trial(list(int(s) for s in sizes), acc, self.cost(sizes), time.perf_counter() - t0)
             self.log.trials[key] = trial
             self.log.save()
             self.report(f"trial {len(self.order) + 1}: {list(sizes)} -> {acc:.2f}% ({trial.seconds:.0f}s)")
@@ -240,7 +244,7 @@ def greedy_search(
     """
     cands = _check(n_stages, candidates, final_size)
     log = log or SearchLog(None)
-    run = _Runner(evaluate, log, final_size, report)
+    run = _Runner(evaluate, log, _equal_stage_cost(final_size, epochs), report)
     sizes = [final_size] * n_stages
     if baseline_accuracy is None:
         baseline_accuracy = log.baseline if log.baseline is not None else run(sizes, "baseline a0").accuracy
@@ -295,7 +299,9 @@ def budgeted_search(
     """
     cands = _check(n_stages, candidates, final_size)
     log = log or SearchLog(None)
-    run = _Runner(evaluate, log, final_size, report)
+    # Every budgeted trial costs the budget; the column shows the cost relative to training for
+    # the same number of epochs at the final size, i.e. how many more epochs the budget bought.
+    run = _Runner(evaluate, log, lambda sz: curriculum_cost(budgeted_staircase(sz, budget, final_size)).relative_cost, report)
     sizes = [final_size] * n_stages
     base = run(sizes, "all at final size")
     log.baseline = base.accuracy
