@@ -17,7 +17,7 @@ the same two cores, so it is also reported separately (loader throughput).
 
 Usage::
 
-    python benchmarks/loop_efficiency.py [--data demo|DIR] [--model resnet18] [--epochs 6] [--pairs 3]
+    python benchmarks/loop_efficiency.py [--data demo|DIR] [--model resnet10t] [--final-size 112] [--epochs 6] [--pairs 2]
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ import torch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="demo", help="demo, or an ImageFolder directory")
-    parser.add_argument("--model", default="resnet18")
-    parser.add_argument("--final-size", type=int, default=64)
+    parser.add_argument("--model", default="resnet10t")
+    parser.add_argument("--final-size", type=int, default=112)
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--per-class", type=int, default=300, help="demo images per class")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
