@@ -90,8 +90,16 @@ def other_table(runs: dict[str, dict[str, Any]], names: list[tuple[str, str]], r
         sp = ref["summary"]["train_time_s"] / s["train_time_s"] if ref else float("nan")
         theo = s["theoretical_speedup"] * (ref["summary"]["epochs"] / s["epochs"] if ref else 1.0)
         rows.append({"run": name, "label": label, "top1": s["final_top1"], "time_s": s["train_time_s"], "speedup": sp, "theoretical": theo, "epochs": s["epochs"]})
-        lines.append(f"| {label} | {s['curriculum']} | {s['epochs']:g} | {s['final_top1']:.2f} | {s['train_time_s'] / 60:.1f} min | {sp:.2f}x | {theo:.2f}x |")
+        lines.append(f"| {label} | {s['curriculum']} | {round(s['epochs'], 2):g} | {s['final_top1']:.2f} | {s['train_time_s'] / 60:.1f} min | {sp:.2f}x | {theo:.2f}x |")
     return lines, rows
+
+
+def _setting(runs: dict[str, dict[str, Any]], name: str) -> str:
+    """A plot title naming the model, input size and epochs of a run."""
+    s = runs.get(name, {}).get("summary")
+    if not s:
+        return ""
+    return f"{s['model']} at {s['final_size']} px, {s['epochs']:g} epochs"
 
 
 def plot_runs(runs: dict[str, dict[str, Any]], names: list[tuple[str, str]], path: Path, title: str) -> Optional[Path]:
@@ -147,19 +155,29 @@ def main() -> None:
         f"| {runs[n]['summary']['name'].split('lr')[1]} | {runs[n]['summary']['final_top1']:.2f} |" for n in tune
     ]
     cifar_lines, cifar_rows = other_table(runs, [("cifar-baseline-s0", "baseline"), ("cifar-efficienttrain-s0", "EfficientTrain")], "cifar-baseline-s0")
+    lrcheck_lines, lrcheck_rows = other_table(
+        runs, [("baseline-s0", "baseline, lr 2e-3"), ("baseline-lr4e-3-s0", "baseline, lr 4e-3")], "baseline-s0"
+    )
+    lowres_lines, lowres_rows = other_table(
+        runs, [("lowres-baseline-s0", "baseline"), ("lowres-efficienttrain-s0", "EfficientTrain")], "lowres-baseline-s0"
+    )
 
     md = ["## Main comparison", "", *main_lines, "", "## Ablations", "", *abl_lines, "", "## Same cost, more epochs", "", *long_lines, "",
-          "## Baseline learning-rate check", "", *tune_lines, ""]
+          "## Baseline learning-rate check (resnet18 at 64 px, 12 epochs)", "", *tune_lines, ""]
+    if len(lrcheck_rows) > 1:
+        md += ["## Baseline learning-rate check at the main setting", "", *lrcheck_lines, ""]
+    if lowres_rows:
+        md += ["## Low resolution (resnet18 at 64 px)", "", *lowres_lines, ""]
     if cifar_rows:
         md += ["## CIFAR-10", "", *cifar_lines, ""]
     (out / "evidence.md").write_text("\n".join(md))
-    (out / "evidence.json").write_text(json.dumps({"main": main_data, "ablations": abl_rows, "long": long_rows, "cifar": cifar_rows}, indent=2))
+    (out / "evidence.json").write_text(json.dumps({"main": main_data, "ablations": abl_rows, "long": long_rows, "cifar": cifar_rows, "lowres": lowres_rows, "lrcheck": lrcheck_rows}, indent=2))
     print("\n".join(md))
 
     main_names = [(f"baseline-s{s}", f"baseline (seed {s})") for s in main_data.get("seeds", [])] + [
         (f"efficienttrain-s{s}", f"EfficientTrain (seed {s})") for s in main_data.get("seeds", [])
     ]
-    plot_runs(runs, main_names, figs / "accuracy_vs_time.png", "resnet18 on Imagenette-dev at 64 px")
+    plot_runs(runs, main_names, figs / "accuracy_vs_time.png", _setting(runs, "baseline-s0"))
     plot_runs(runs, [("baseline-s0", "baseline")] + abl + long_names[1:], figs / "ablations_vs_time.png", "ablations (seed 0)")
     if args.data:
         stage_examples(Path(args.data), figs / "stage_examples.png")
