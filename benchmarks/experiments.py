@@ -1,95 +1,161 @@
-"""Run the evidence experiments of docs/results.md: baseline vs EfficientTrain and the ablations.
+"""Run the evidence experiments of docs/results.md through the public runner.
 
-Every run goes through the public runner (``efficienttrain.runner.Trainer``) with the same recipe;
-only the curriculum-related settings differ. Runs are sequential (their wall times are compared),
+Every run goes through :class:`efficienttrain.runner.Trainer` with the CPU preset; only the
+settings named below differ between runs. Runs are sequential (their wall times are compared),
 each logs as it goes to ``<out>/<run>/``, and a run whose ``summary.json`` says it completed is
-skipped, so the script can be stopped and started again.
+skipped, so the script can be stopped and started again (an interrupted run resumes).
 
 Usage::
 
-    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group main
-    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group ablations
+    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group controls
+    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group frontier --baseline auto
+    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group vit
     python benchmarks/experiments.py --data path/to/cifar10-jpg --group cifar
 
-Groups: ``main`` (baseline and EfficientTrain, 2 seeds), ``ablations`` (down-sampling, linear
-ramp, crop only, EfficientTrain++), ``long`` (EfficientTrain for 1.5x the epochs), ``lrcheck``
-(the baseline at twice the learning rate), ``cifar`` (baseline and EfficientTrain on CIFAR-10 at
-32 px), ``lowres`` (the first pair, resnet18 at 64 px) and ``tune`` (learning rates at 64 px).
-Then run ``benchmarks/report.py`` to write the tables and plots.
+Groups (``E`` is ``--epochs``, 8 by default):
+
+* ``controls``: the baselines EfficientTrain is credited against, at ``E`` epochs. ``ramp``: no
+  crop, with EfficientTrain's RandAugment ramp (the control for the crop); ``const-mK``: no crop,
+  constant RandAugment magnitude K in {3, 6, 9} (9 is the paper's baseline).
+* ``frontier``: top-1 against training time. The best baseline (``--baseline``; ``auto`` picks the
+  control with the highest mean top-1) at ``E/2``, ``E`` and ``1.5 E`` epochs and EfficientTrain at
+  ``0.75 E``, ``E`` and ``1.5 E``; 2 seeds each, 3 at ``E``.
+* ``vit`` / ``convnext``: the ramp baseline against EfficientTrain for ``deit_tiny_patch16_224``
+  (sizes rounded to multiples of 16) or ``convnext_atto``, 2 seeds.
+* ``ablations``: down-sampling instead of the crop, a linear size ramp at equal cost, the crop with
+  constant RandAugment, and EfficientTrain++ at a budget of ``E / 1.5`` epochs.
+* ``cifar``: the ramp baseline and EfficientTrain on CIFAR-10 (``--data`` is the JPEG folder, with
+  ``test/`` as the validation split), resnet10t at 64 px (upsampled from 32).
+
+Then run ``benchmarks/report.py`` to write the tables and figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-# Settings shared by the main Imagenette runs: resnet10t at 112 px on the CPU preset (batch 64,
-# AdamW), images decoded once and shrunk to a 128-px shorter side while loading (the eval
-# transform resizes to 128 and centre-crops 112).
-IMAGENETTE = {
+# The main setting: resnet10t at 112 px on the CPU preset (batch 64, AdamW, lr 2e-3), images
+# decoded once and shrunk to a 128-px shorter side while loading (the eval transform resizes to
+# 128 and centre-crops 112).
+IMAGENETTE: dict[str, Any] = {
     "model": "resnet10t",
     "final_size": 112,
     "preload": True,
     "preload_max_size": 128,
-    "epochs": 15,
+    "lr": 2e-3,
     "progress": False,
     "safetensors": False,
 }
-# The first, low-resolution setting (resnet18 at 64 px, 30 epochs): at this size a 2-core CPU does
-# not save compute in proportion to pixels, which is why the main setting moved to 112 px.
-LOWRES = {
-    "model": "resnet18",
+# CIFAR-10 upsampled to 64 px: at 32 px a 2-core CPU saves little time per pixel (fixed per-layer
+# costs dominate below about 64 px; see docs/results.md).
+CIFAR: dict[str, Any] = {
+    **IMAGENETTE,
     "final_size": 64,
-    "preload": True,
-    "preload_max_size": 80,
-    "epochs": 30,
-    "progress": False,
-    "safetensors": False,
-}
-CIFAR = {
-    "model": "resnet10t",
-    "final_size": 32,
-    "preload": True,
-    "epochs": 10,
+    "preload_max_size": None,
     "val_split": "test",
-    "progress": False,
-    "safetensors": False,
 }
+# The baselines of the 'controls' group: no crop, and the RandAugment magnitude as named.
+CONTROLS: dict[str, dict[str, Any]] = {
+    "ramp": {"curriculum": "none", "magnitude": "linear"},
+    "const-m3": {"curriculum": "none", "randaugment": "rand-m3-mstd0.5-inc1"},
+    "const-m6": {"curriculum": "none", "randaugment": "rand-m6-mstd0.5-inc1"},
+    "const-m9": {"curriculum": "none"},
+}
+EFFICIENTTRAIN: dict[str, Any] = {"curriculum": "efficienttrain"}
 
-BEST_LR = 2e-3  # the 'tune' group found 1e-3, 2e-3 and 4e-3 within 1 point (see docs/results.md)
+Run = tuple[str, dict[str, Any]]
 
-def groups(epochs: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """The experiments, by group: (run name, config overrides)."""
-    long_epochs = int(round(epochs * 1.5))
-    etpp_budget = int(round(epochs / 1.5))
-    return {
-        "tune": [(f"tune-baseline-lr{lr:g}", {"curriculum": "none", "lr": lr, "epochs": 12}) for lr in (1e-3, 2e-3, 4e-3)],
-        "lowres": [
-            ("lowres-baseline-s0", {"curriculum": "none", "seed": 0, "lr": BEST_LR}),
-            ("lowres-efficienttrain-s0", {"curriculum": "efficienttrain", "seed": 0, "lr": BEST_LR}),
-        ],
-        "main": [
-            (name, {"curriculum": cur, "seed": seed, "lr": BEST_LR})
-            for seed in (0, 1)
-            for name, cur in ((f"baseline-s{seed}", "none"), (f"efficienttrain-s{seed}", "efficienttrain"))
-        ],
+
+def _epochs(value: float) -> str:
+    return f"{value:g}ep"
+
+
+def frontier(baseline: str, epochs: int) -> list[Run]:
+    """The time-to-accuracy frontier: the baseline and EfficientTrain at three lengths each."""
+    runs: list[Run] = []
+    for kind, settings, lengths in (
+        (baseline, CONTROLS[baseline], (epochs / 2, epochs, epochs * 1.5)),
+        ("et", EFFICIENTTRAIN, (epochs * 0.75, epochs, epochs * 1.5)),
+    ):
+        for length in lengths:
+            seeds = (0, 1, 2) if length == epochs else (0, 1)
+            runs += [(f"{kind}-{_epochs(length)}-s{s}", {**settings, "epochs": length, "seed": s}) for s in seeds]
+    return runs
+
+
+def architecture_pair(prefix: str, model: str, epochs: int, multiple_of: int = 1) -> list[Run]:
+    """The ramp baseline and EfficientTrain for another model, 2 seeds."""
+    extra = {"model": model, "multiple_of": multiple_of, "epochs": epochs}
+    return [
+        (f"{prefix}-{kind}-{_epochs(epochs)}-s{s}", {**settings, **extra, "seed": s})
+        for s in (0, 1)
+        for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))
+    ]
+
+
+def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
+    """The experiments by group: (run name, config overrides)."""
+    e = {"epochs": epochs}
+    out: dict[str, list[Run]] = {
+        "controls": [(f"ramp-{_epochs(epochs)}-s{s}", {**CONTROLS["ramp"], **e, "seed": s}) for s in (0, 1)]
+        + [(f"{k}-{_epochs(epochs)}-s0", {**CONTROLS[k], **e, "seed": 0}) for k in ("const-m3", "const-m6", "const-m9")],
+        "vit": architecture_pair("vit", "deit_tiny_patch16_224", epochs, multiple_of=16),
+        "convnext": architecture_pair("convnext", "convnext_atto", epochs),
         "ablations": [
-            ("ablation-downsample-bilinear", {"curriculum": "efficienttrain", "crop_op": "bilinear", "lr": BEST_LR}),
-            ("ablation-linear-ramp", {"curriculum": "linear", "lr": BEST_LR}),
-            ("ablation-crop-only", {"curriculum": "efficienttrain", "magnitude": "constant", "lr": BEST_LR}),
-            (f"efficienttrain++-budget{etpp_budget}", {"curriculum": "efficienttrain++", "epochs": etpp_budget, "lr": BEST_LR}),
+            ("ablation-downsample-bilinear", {**EFFICIENTTRAIN, **e, "crop_op": "bilinear"}),
+            ("ablation-linear-ramp", {"curriculum": "linear", **e}),
+            ("ablation-crop-only", {**EFFICIENTTRAIN, **e, "magnitude": "constant"}),
+            (f"ablation-efficienttrain++-budget{epochs / 1.5:.3g}", {"curriculum": "efficienttrain++", "epochs": epochs / 1.5}),
         ],
-        "long": [(f"efficienttrain-{long_epochs}ep", {"curriculum": "efficienttrain", "epochs": long_epochs, "lr": BEST_LR})],
-        "lrcheck": [("baseline-lr4e-3-s0", {"curriculum": "none", "seed": 0, "lr": 4e-3})],
-        "cifar": [
-            (name, {"curriculum": cur, "seed": 0, "lr": BEST_LR})
-            for name, cur in (("cifar-baseline-s0", "none"), ("cifar-efficienttrain-s0", "efficienttrain"))
-        ],
+        "cifar": [(f"cifar-{kind}-{_epochs(epochs)}-s0", {**settings, **e, "seed": 0}) for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))],
     }
+    if baseline is not None:
+        out["frontier"] = frontier(baseline, epochs)
+    return out
+
+
+def best_control(out: Path, epochs: int) -> str:
+    """The control with the highest mean final top-1 among the completed 'controls' runs."""
+    means = {}
+    for kind in CONTROLS:
+        accs = []
+        for summary in sorted(out.glob(f"{kind}-{_epochs(epochs)}-s*/summary.json")):
+            data = json.loads(summary.read_text())
+            if data.get("completed"):
+                accs.append(float(data["final_top1"]))
+        if accs:
+            means[kind] = statistics.fmean(accs)
+    if len(means) < len(CONTROLS):
+        missing = sorted(set(CONTROLS) - set(means))
+        raise SystemExit(f"--baseline auto needs the finished 'controls' group; missing: {', '.join(missing)}")
+    best = max(means, key=lambda k: means[k])
+    print("controls (mean top-1): " + ", ".join(f"{k} {v:.2f}%" for k, v in means.items()) + f" -> frontier baseline: {best}", flush=True)
+    return best
+
+
+def run_one(name: str, values: dict[str, Any], run_dir: Path) -> bool:
+    """Run (or resume, or skip) one experiment. Returns False if it was interrupted."""
+    from efficienttrain.runner.config import make_config
+    from efficienttrain.runner.loop import Trainer
+
+    summary = run_dir / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text()).get("completed"):
+        print(f"[{time.strftime('%H:%M:%S')}] skip {name}: already complete", flush=True)
+        return True
+    values = {**values, "output": str(run_dir), "name": name, "resume": (run_dir / "last.pt").is_file()}
+    print(f"[{time.strftime('%H:%M:%S')}] start {name}", flush=True)
+    result = Trainer(make_config(values, preset="cpu")).run()
+    if not result.completed:
+        print(f"[{time.strftime('%H:%M:%S')}] {name} was interrupted; run the same command again to resume it", flush=True)
+        return False
+    print(f"[{time.strftime('%H:%M:%S')}] done {name}: top-1 {result.final_top1:.2f}% in {result.train_time:.0f}s", flush=True)
+    return True
 
 
 def main() -> int:
@@ -97,46 +163,38 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="ImageFolder dataset (imagenette-dev, or CIFAR-10 extracted as JPEGs)")
     parser.add_argument("--group", required=True, nargs="+")
     parser.add_argument("--out", default="runs/evidence", help="where the runs are written")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs of the main comparison (default: the setting's)")
+    parser.add_argument("--epochs", type=int, default=8, help="E: the main length (default 8)")
+    parser.add_argument("--baseline", default="auto", choices=["auto", *CONTROLS], help="the frontier's baseline (auto: the best control)")
     parser.add_argument("--only", nargs="*", default=None, help="run only these run names")
+    parser.add_argument("--list", action="store_true", help="print the run names of the groups and exit")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run")
     parser.add_argument("--workers", type=int, default=None, help="data-loader workers per run")
     args = parser.parse_args()
 
-    from efficienttrain.runner.config import make_config
-    from efficienttrain.runner.loop import Trainer
-
-    table = groups(15)
+    out = Path(args.out)
+    baseline: Optional[str] = args.baseline
+    if "frontier" in args.group and baseline == "auto":
+        baseline = None if args.list else best_control(out, args.epochs)
+    table = groups(args.epochs, baseline or "ramp")
     unknown = [g for g in args.group if g not in table]
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(table)}")
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for group in args.group:
-        base = dict({"cifar": CIFAR, "lowres": LOWRES, "tune": LOWRES}.get(group, IMAGENETTE))
-        base["data"] = args.data
-        if args.epochs:
-            base["epochs"] = args.epochs
-        for name, overrides in groups(int(base["epochs"]))[group]:
+        base = dict(CIFAR if group == "cifar" else IMAGENETTE, data=args.data)
+        for name, overrides in table[group]:
             if args.only and name not in args.only:
                 continue
-            run_dir = out / name
-            summary = run_dir / "summary.json"
-            if summary.is_file() and json.loads(summary.read_text()).get("completed"):
-                print(f"[{time.strftime('%H:%M:%S')}] skip {name}: already complete", flush=True)
+            if args.list:
+                print(f"{group}\t{name}\t{overrides}")
                 continue
-            values = {**base, **overrides, "output": str(run_dir), "name": name}
+            values = {**base, **overrides}
             if args.threads:
                 values["threads"] = args.threads
             if args.workers is not None:
                 values["workers"] = args.workers
-            values["resume"] = (run_dir / "last.pt").is_file()
-            print(f"[{time.strftime('%H:%M:%S')}] start {name}: {overrides}", flush=True)
-            result = Trainer(make_config(values, preset="cpu")).run()
-            if not result.completed:
-                print(f"[{time.strftime('%H:%M:%S')}] {name} was interrupted; run the same command again to resume it", flush=True)
+            if not run_one(name, values, out / name):
                 return 130
-            print(f"[{time.strftime('%H:%M:%S')}] done {name}: top-1 {result.final_top1:.2f}% in {result.train_time:.0f}s", flush=True)
     return 0
 
 

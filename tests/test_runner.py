@@ -269,3 +269,30 @@ def test_weights_checksum_changes_with_weights():
     with torch.no_grad():
         m.weight.add_(1)
     assert weights_checksum(m) != a
+
+
+def test_summary_records_provenance_of_every_session(tmp_path):
+    first = Trainer(tiny_config(tmp_path)).run(max_epochs=1)
+    assert not first.completed
+    resumed = Trainer(tiny_config(tmp_path, resume=True)).run()
+    summary = json.loads((resumed.output_dir / "summary.json").read_text())
+    sessions = summary["sessions"]
+    # One record per process lifetime: the interrupted one (epoch 0-1) and the resumed one (1-3).
+    assert [(s["start_epoch"], s["end_epoch"]) for s in sessions] == [(0, 1), (1, 3)]
+    for s in sessions:
+        assert s["versions"]["torch"] == torch.__version__.split("+")[0] or s["versions"]["torch"] == torch.__version__
+        assert {"python", "timm", "torchvision"} <= set(s["versions"])
+        assert s["machine"]["cpu_count"] == os.cpu_count() and s["machine"]["torch_threads"] >= 1
+        assert len(s["load_start"]) == 3 and len(s["load_end"]) == 3
+        assert s["wall_s"] > 0 and s["own_busy_cores"] >= 0
+        assert "git_commit" in s and "git_dirty" in s
+    # The resolved config names the values the run used, not the defaults' rules.
+    config = summary["config"]
+    assert config["lr"] == pytest.approx(2e-3) and config["final_size"] == 32 and config["epochs"] == 3
+    assert config["workers"] == 0 and config["curriculum_spec"]["name"] == "efficienttrain"
+
+
+def test_git_state_outside_a_checkout(tmp_path):
+    from efficienttrain.provenance import git_state
+
+    assert git_state(tmp_path) == (None, None)

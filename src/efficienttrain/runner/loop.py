@@ -41,6 +41,7 @@ from ..data.sampler import CurriculumBatchSampler, CurriculumDataset
 from ..data.transforms import build_eval_transform, build_train_transform
 from ..errors import UserError
 from ..models import check_model_sizes, create_model
+from ..provenance import SessionClock
 from .checkpoint import capture_rng, export_safetensors, load_checkpoint, load_weights, restore_rng, save_checkpoint
 from .config import TrainConfig
 from .logger import MetricsLogger, format_summary
@@ -107,6 +108,9 @@ class Trainer:
         self._log_fn = log
         self._stop_signal: Optional[int] = None
         self._set_up = False
+        # Provenance: the sessions of earlier processes (from the checkpoint) and this one's clock.
+        self._sessions_before: list[dict[str, Any]] = []
+        self._clock: Optional[SessionClock] = None
 
     # -- runtime ----------------------------------------------------------------------------
     def _init_runtime(self) -> None:
@@ -386,6 +390,31 @@ class Trainer:
             "final_size": self.final_size,
             "num_classes": self.data.num_classes,
             "steps": self._step_signature(),
+            "sessions": self._sessions(epoch),
+        }
+
+    def _sessions(self, epoch: int) -> list[dict[str, Any]]:
+        """The provenance records of every process that trained this run, up to ``epoch``."""
+        current = [self._clock.measure(epoch).to_dict()] if self._clock is not None else []
+        return self._sessions_before + current
+
+    def _resolved_config(self) -> dict[str, Any]:
+        """The config with every default resolved to the value the run used."""
+        cfg = self.cfg
+        amp = {None: "none", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        return {
+            **cfg.to_dict(),
+            "epochs": self.curriculum.epochs,
+            "final_size": self.final_size,
+            "lr": self.lr,
+            "warmup_epochs": cfg.resolved_warmup(self.curriculum.epochs),
+            "crop_pct": cfg.resolved_crop_pct(self.final_size),
+            "workers": cfg.resolved_workers(),
+            "threads": torch.get_num_threads(),
+            "amp": amp,
+            "device": str(self.device),
+            "world_size": self.world_size,
+            "curriculum_spec": self.curriculum.to_dict(),
         }
 
     def _step_signature(self) -> dict[str, int]:
@@ -510,6 +539,7 @@ class Trainer:
         self.num_updates = 0
         start_epoch, start_step, history, train_time, total_time, epoch_elapsed = 0, 0, [], 0.0, 0.0, 0.0
         if self.resume_state is not None:
+            self._sessions_before = list(self.resume_state.get("sessions", []))
             start_epoch, start_step, history, train_time, total_time, epoch_elapsed = self._restore(self.resume_state)
             self.resume_state = None
             self.log(f"resuming {self.out_dir} at epoch {start_epoch + 1}, step {start_step}")
@@ -517,6 +547,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(_yaml(cfg.to_dict()))
             self.curriculum.save(self.out_dir / "curriculum.yaml")
+        self._clock = SessionClock(start_epoch, self.world_size)
         logger = MetricsLogger(self.out_dir, tensorboard=cfg.tensorboard) if self.is_main else None
         if logger is not None and (start_epoch or start_step):
             # Rows logged after the checkpoint was written (a stop during evaluation, a crash)
@@ -732,6 +763,8 @@ class Trainer:
             "theoretical_speedup": report.speedup,
             "completed": completed,
             "bad_images": self.data.bad_image_count(),
+            "config": self._resolved_config(),
+            "sessions": self._sessions(len(history)),
         }
         if history and "ema_top1" in history[-1]:
             summary["final_ema_top1"] = history[-1]["ema_top1"]
