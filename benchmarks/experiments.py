@@ -175,7 +175,7 @@ def main() -> int:
     baseline: Optional[str] = args.baseline
     if "frontier" in args.group and baseline == "auto":
         baseline = None if args.list else best_control(out, args.epochs)
-    table = groups(args.epochs, baseline or "ramp")
+    table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp")
     unknown = [g for g in args.group if g not in table]
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(table)}")
