@@ -17,7 +17,7 @@ The main entry points:
 
 from .api import crop_batch, find_curriculum_sampler, set_epoch
 from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
-from .curriculum import (
+from .curricula import (
     Curriculum,
     Settings,
     Stage,

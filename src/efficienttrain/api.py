@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import torch
 
-from .curriculum import Settings
+from .curricula import Settings
 from .data.sampler import CurriculumBatchSampler
 from .frequency import resize_to
 

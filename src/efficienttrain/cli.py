@@ -16,12 +16,10 @@ the traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
-import typing
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .errors import UserError
 
@@ -50,7 +48,7 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
     from .cost import curriculum_cost, get_cost_function
-    from .curriculum import create_curriculum
+    from .curricula import create_curriculum
 
     try:
         cur = create_curriculum(args.kind, args.epochs, args.final_size, multiple_of=args.multiple_of, family=args.family, model=args.model)
@@ -80,24 +78,8 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 
 
 # -- train ------------------------------------------------------------------------------------
-def _flag_type(tp: Any) -> tuple[Optional[Callable], Optional[int], bool]:
-    """Return (type, nargs, is_bool) for a dataclass field annotation."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is typing.Union:
-        inner = [a for a in args if a is not type(None)]
-        return _flag_type(inner[0])
-    if tp is bool:
-        return None, None, True
-    if origin is tuple:
-        return args[0], len(args), False
-    if tp in (int, float, str):
-        return tp, None, False
-    return None, None, False
-
-
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from .runner.config import HELP, TrainConfig
+    from .runner.config import HELP, field_type
 
     p = sub.add_parser(
         "train",
@@ -106,17 +88,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "Defaults follow the paper's recipe; --preset cpu suits a small CPU machine.",
     )
     p.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file of settings; flags override it")
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "extra":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        tp, nargs, is_bool = _flag_type(hints[f.name])
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": HELP.get(f.name, "")}
-        if is_bool:
+    for name, text in HELP.items():
+        flag = "--" + name.replace("_", "-")
+        kind = field_type(name)
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": text}
+        if kind.base is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif tp is not None:
-            p.add_argument(flag, type=tp, nargs=nargs, **kwargs)
+        elif kind.base is tuple:
+            p.add_argument(flag, type=kind.items[0], nargs=len(kind.items), **kwargs)
+        elif kind.base is not None:
+            p.add_argument(flag, type=kind.base, **kwargs)
     p.set_defaults(func=_cmd_train)
 
 

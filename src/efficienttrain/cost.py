@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import torch
 
-from .curriculum import Curriculum
+from .curricula.schedule import Curriculum
 
 __all__ = [
     "CostReport",

@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import UserError
 
-__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint"]
+__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights"]
 
 
 def create_model(
@@ -119,7 +119,7 @@ def suggest_multiple_of(model: nn.Module, sizes: Sequence[int], final_size: int,
     Returns:
         The smallest working quantum among the model's hint, 8, 14, 16, 28 and 32, or ``None``.
     """
-    from .curriculum import round_size
+    from .curricula import round_size
 
     candidates = sorted({model_size_hint(model), 8, 14, 16, 28, 32})
     for k in candidates:
@@ -168,3 +168,37 @@ def check_model_sizes(
         raise UserError(f"{model_name} cannot take input size {size}x{size} ({reason}); {fix}")
     finally:
         model.train(was_training)
+
+
+def load_weights(model: nn.Module, path: Any) -> list[str]:
+    """Initialise ``model`` from a checkpoint or safetensors file, for fine-tuning (``--init-from``).
+
+    Tensors whose shape does not match (typically the classifier head of another dataset) are
+    skipped and left at their fresh initialisation. A runner checkpoint with EMA weights gives
+    its EMA weights.
+
+    Args:
+        model: The model to fill.
+        path: An efficienttrain checkpoint (``.pt``), a plain state dict, or ``.safetensors``.
+
+    Returns:
+        Names of the parameters left at their initialisation.
+
+    Raises:
+        UserError: If the file cannot be read or no tensor matches the model.
+    """
+    from pathlib import Path
+
+    from .rundir import read_weights_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--init-from file not found: {path}")
+    weights = read_weights_file(path)
+    state = weights.ema or weights.model
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise UserError(f"no weights in {path} match the model; is it a checkpoint of the same architecture?")
+    model.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))

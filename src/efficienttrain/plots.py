@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .cost import CostFunction, curriculum_cost, pixel_cost
-from .curriculum import Curriculum
+from .curricula import Curriculum
 
 __all__ = ["plot_curriculum", "plot_runs", "plot_stage_examples"]
 
@@ -86,7 +86,7 @@ def plot_runs(run_dirs: Sequence[PathLike], path: PathLike, labels: Optional[Seq
     Returns:
         The path written.
     """
-    from .runner.logger import read_history
+    from .rundir import read_history
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

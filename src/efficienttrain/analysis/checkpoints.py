@@ -16,32 +16,33 @@ What each format provides:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import torch
 from torch import nn
 
 from ..errors import UserError
+from ..rundir import RunDir, checkpoint_epoch, read_weights_file
 
 __all__ = [
     "LoadedModel",
     "resolve_checkpoints",
     "load_model",
-    "checkpoint_epoch",
+    "checkpoint_epoch",  # re-exported from efficienttrain.rundir
     "final_size_from_config",
     "infer_num_classes",
     "cost_until",
     "peek_config",
+    "for_each_model",
+    "series_info",
     "CHECKPOINT_SUFFIXES",
 ]
 
 PathLike = Union[str, Path]
+T = TypeVar("T")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
-_EPOCH_FILE = re.compile(r"epoch[_-]?(\d+)", re.IGNORECASE)
-# Native sizes the runner trains at when --final-size is not given.
 
 
 @dataclass
@@ -69,6 +70,10 @@ class LoadedModel:
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
     curriculum: Optional[dict[str, Any]] = None
+
+    def without_weights(self) -> "LoadedModel":
+        """The same record with the model dropped (series keep one model in memory at a time)."""
+        return LoadedModel(nn.Identity(), self.name, self.num_classes, self.image_size, self.epoch, self.label, self.path, self.config, self.curriculum)
 
     def cost(self) -> Optional[float]:
         """Training cost behind the weights, in epochs at the final size (pixel cost model).
@@ -99,7 +104,7 @@ def cost_until(curriculum: dict[str, Any], epoch: float) -> float:
         The cost.
     """
     from ..cost import cost_between
-    from ..curriculum import Curriculum
+    from ..curricula import Curriculum
 
     return cost_between(Curriculum.from_dict(curriculum), 0.0, epoch)
 
@@ -111,49 +116,14 @@ def final_size_from_config(config: dict[str, Any]) -> Optional[int]:
         config: A training config dict.
 
     Returns:
-        The size from :func:`efficienttrain.runner.config.resolve_final_size`; ``None`` for an
+        The size from :func:`efficienttrain.data.datasets.default_final_size`; ``None`` for an
         empty config.
     """
-    from ..runner.config import resolve_final_size
+    from ..data.datasets import default_final_size
 
     if not config:
         return None
-    return resolve_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
-
-
-def _epoch_from_name(path: Path) -> Optional[int]:
-    match = _EPOCH_FILE.search(path.stem)
-    return int(match.group(1)) if match else None
-
-
-def checkpoint_epoch(ckpt: dict[str, Any], path: Optional[PathLike] = None) -> Optional[int]:
-    """How many epochs of training a checkpoint holds.
-
-    Args:
-        ckpt: The loaded checkpoint dict.
-        path: Its file, whose name (``epoch_012.pt``) is the last resort.
-
-    Returns:
-        The epoch count, or ``None`` when nothing tells it.
-    """
-    if isinstance(ckpt.get("epoch"), (int, float)):
-        return int(ckpt["epoch"])
-    sampler = ckpt.get("sampler")
-    if isinstance(sampler, dict) and isinstance(sampler.get("epoch"), (int, float)):
-        return int(sampler["epoch"])
-    history = ckpt.get("history")
-    if isinstance(history, list) and history and isinstance(history[-1], dict) and "epoch" in history[-1]:
-        return int(history[-1]["epoch"])
-    return _epoch_from_name(Path(path)) if path is not None else None
-
-
-def _peek_epoch(path: Path) -> Optional[int]:
-    # Memory-mapped, so finding the epoch of a large last.pt does not read its tensors.
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - an unreadable file is reported when it is loaded for real
-        return None
-    return checkpoint_epoch(ckpt, path) if isinstance(ckpt, dict) else None
+    return default_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
 
 
 def peek_config(path: PathLike) -> tuple[dict[str, Any], Optional[int]]:
@@ -164,47 +134,13 @@ def peek_config(path: PathLike) -> tuple[dict[str, Any], Optional[int]]:
 
     Returns:
         ``(config, final_size)``: the runner's config dict (empty when the file has none) and the
-        final size (from the config, or the safetensors metadata; ``None`` when unknown).
+        final size (``None`` when unknown).
     """
-    path = Path(path)
-    if path.suffix.lower() == ".safetensors":
-        try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                meta = dict(f.metadata() or {})
-        except Exception:  # noqa: BLE001 - reported properly when the weights are loaded
-            return {}, None
-        size = meta.get("final_size", "")
-        return {}, int(size) if size.isdigit() else None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - reported properly when the weights are loaded
+        weights = read_weights_file(path, header_only=True)
+    except UserError:  # reported properly when the weights are loaded
         return {}, None
-    config = dict(ckpt.get("config") or {}) if isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict) else {}
-    return config, final_size_from_config(config)
-
-
-def _from_directory(directory: Path) -> list[Path]:
-    snapshots = [p for p in directory.glob("epoch_*.pt") if _epoch_from_name(p) is not None]
-    snapshots.sort(key=lambda p: _epoch_from_name(p))  # type: ignore[arg-type, return-value]
-    last = directory / "last.pt"
-    if snapshots:
-        # last.pt usually repeats the final snapshot; keep it only if it is further along.
-        if last.is_file():
-            last_epoch = _peek_epoch(last)
-            if last_epoch is not None and last_epoch > (_epoch_from_name(snapshots[-1]) or 0):
-                snapshots.append(last)
-        return snapshots
-    if last.is_file():
-        return [last]
-    exported = directory / "model.safetensors"
-    if exported.is_file():
-        return [exported]
-    raise UserError(
-        f"no checkpoints in {directory} (looked for epoch_*.pt, last.pt, model.safetensors); "
-        "train with --snapshot-every 1 to keep per-epoch weights, or pass checkpoint files"
-    )
+    return weights.config, weights.final_size
 
 
 def resolve_checkpoints(paths: Sequence[PathLike]) -> list[Path]:
@@ -229,7 +165,7 @@ def resolve_checkpoints(paths: Sequence[PathLike]) -> list[Path]:
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = _from_directory(path)
+            found = RunDir(path).weight_files()
         elif path.is_file():
             if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
                 raise UserError(f"{path} is not a checkpoint; pass .pt, .pth or .safetensors files, or a run directory")
@@ -282,18 +218,6 @@ def infer_num_classes(name: str, state: dict[str, torch.Tensor]) -> Optional[int
     return None
 
 
-def _safetensors_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-        return load_file(str(path)), meta
-    except Exception as err:  # noqa: BLE001 - any parse failure is a bad file for the user
-        raise UserError(f"cannot read {path} as safetensors ({str(err).splitlines()[0]}); is the file complete?") from None
-
-
 def load_model(
     path: PathLike,
     *,
@@ -321,45 +245,18 @@ def load_model(
             there are no EMA weights when asked for, or the weights do not fit the model.
     """
     from ..models import create_model
-    from ..runner.checkpoint import load_checkpoint
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    config: dict[str, Any] = {}
-    curriculum: Optional[dict[str, Any]] = None
-    epoch: Optional[int] = None
-    image_size: Optional[int] = None
-    if path.suffix.lower() == ".safetensors":
-        state, meta = _safetensors_state(path)
-        name = model or meta.get("model")
-        if num_classes is None and meta.get("num_classes", "").isdigit():
-            num_classes = int(meta["num_classes"])
-        if meta.get("final_size", "").isdigit():
-            image_size = int(meta["final_size"])
-        epoch = _epoch_from_name(path)
-        if ema:
+    weights = read_weights_file(path)
+    if ema and weights.ema is None:
+        if weights.kind == "safetensors":
             raise UserError(f"{path} holds one set of weights; --ema needs a runner checkpoint (.pt) with EMA weights")
-    else:
-        ckpt = load_checkpoint(path)
-        if not isinstance(ckpt, dict):
-            raise UserError(f"{path} does not hold a state dict or an efficienttrain checkpoint")
-        if isinstance(ckpt.get("model"), dict):
-            state = ckpt.get("ema") if ema else ckpt["model"]
-            if state is None:
-                raise UserError(f"{path} has no EMA weights (the run did not use --ema); drop --ema")
-            config = dict(ckpt.get("config") or {})
-            curriculum = ckpt.get("curriculum") or None
-            epoch = checkpoint_epoch(ckpt, path)
-        elif ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-            if ema:
-                raise UserError(f"{path} is a plain state dict without EMA weights; drop --ema")
-            state = ckpt
-            epoch = _epoch_from_name(path)
-        else:
-            raise UserError(f"{path} does not hold a state dict or an efficienttrain checkpoint")
-        name = model or config.get("model")
-        image_size = final_size_from_config(config)
+        if weights.kind == "state_dict":
+            raise UserError(f"{path} is a plain state dict without EMA weights; drop --ema")
+        raise UserError(f"{path} has no EMA weights (the run did not use --ema); drop --ema")
+    state = weights.ema if ema else weights.model
+    name = model or weights.model_name
+    num_classes = num_classes if num_classes is not None else weights.num_classes
+    path, epoch, image_size, config, curriculum = weights.path, weights.epoch, weights.final_size, weights.config, weights.curriculum
     if not name:
         raise UserError(f"{path} does not name its model; pass --model NAME (a timm model name)")
     if num_classes is None:
@@ -377,3 +274,66 @@ def load_model(
     net.to(device).eval()
     label = f"epoch {epoch}" if epoch is not None else path.stem
     return LoadedModel(net, name, num_classes, image_size, epoch, label, path, config, curriculum)
+
+
+def series_info(models: Sequence[LoadedModel]) -> list[dict[str, Any]]:
+    """Label, epoch, cost and path of each checkpoint of a series, for tables, files and plots.
+
+    Checkpoints of several runs all say "epoch N", so the run directory is prefixed when the
+    series spans several; if labels still collide, the full paths are used.
+    """
+    parents = {m.path.parent for m in models}
+    labels = [f"{m.path.parent.name}/{m.label}" if len(parents) > 1 else m.label for m in models]
+    if len(set(labels)) < len(labels):
+        labels = [str(m.path) for m in models]
+    return [{"label": label, "epoch": m.epoch, "cost": m.cost(), "path": str(m.path)} for label, m in zip(labels, models)]
+
+
+def for_each_model(
+    sources: Sequence[Union[PathLike, LoadedModel]],
+    fn: Callable[[LoadedModel, Optional[Callable[[], None]]], T],
+    *,
+    batches_per_model: int,
+    desc: str,
+    model: Optional[str] = None,
+    num_classes: Optional[int] = None,
+    ema: bool = False,
+    device: Union[str, torch.device] = "cpu",
+    progress: bool = True,
+) -> list[tuple[LoadedModel, T]]:
+    """Load each checkpoint in turn and apply ``fn`` to it, holding one model in memory at a time.
+
+    Args:
+        sources: Checkpoint files, or models already loaded.
+        fn: Called with the loaded model and a per-batch progress callback (``None`` without a
+            bar); its result is kept.
+        batches_per_model: Batches ``fn`` runs per model (the bar's length).
+        desc: Progress bar label.
+        model: timm name for files that do not carry one.
+        num_classes: Class count for files that do not carry one.
+        ema: Use the EMA weights of runner checkpoints.
+        device: Where the models run.
+        progress: Show a progress bar.
+
+    Returns:
+        ``(metadata, result)`` per source, in order; the metadata has its weights dropped.
+    """
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(sources) * batches_per_model, desc=desc, unit="batch", leave=False)
+    out: list[tuple[LoadedModel, T]] = []
+    try:
+        for src in sources:
+            lm = src if isinstance(src, LoadedModel) else load_model(src, model=model, num_classes=num_classes, ema=ema, device=device)
+            lm.model.to(device)
+            if bar is not None:
+                bar.set_postfix_str(lm.label)
+            result = fn(lm, (lambda: bar.update(1)) if bar is not None else None)
+            out.append((lm.without_weights(), result))
+            del lm
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

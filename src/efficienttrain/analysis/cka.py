@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .checkpoints import LoadedModel, load_model, resolve_checkpoints
+from .checkpoints import LoadedModel, for_each_model, resolve_checkpoints, series_info
 from .evaldata import EvalSet
 from .report import format_table, write_csv, write_json
 
@@ -198,14 +198,6 @@ class CKAResult:
         return write_json(self.to_dict(), path)
 
 
-def _series_info(models: Sequence[LoadedModel]) -> list[dict[str, Any]]:
-    multi = len({m.path.parent for m in models}) > 1
-    return [
-        {"label": f"{m.path.parent.name}/{m.label}" if multi else m.label, "epoch": m.epoch, "cost": m.cost(), "path": str(m.path)}
-        for m in models
-    ]
-
-
 def cka_series(
     series_a: Sequence[PathLike],
     series_b: Sequence[PathLike],
@@ -244,28 +236,16 @@ def cka_series(
     paths_b = resolve_checkpoints(series_b)
     unique = list(dict.fromkeys(paths_a + paths_b))
     evalset.cache()
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=len(unique) * evalset.num_batches(batch_size), desc="features for CKA", unit="batch", leave=False)
-    feats: dict[Path, torch.Tensor] = {}
-    info: dict[Path, LoadedModel] = {}
-    try:
-        for path in unique:
-            lm = load_model(path, model=model, num_classes=num_classes, ema=ema, device=device)
-            if bar is not None:
-                bar.set_postfix_str(lm.label)
-            feats[path] = extract_features(
-                lm.model, evalset, batch_size=batch_size, device=device, on_batch=(lambda: bar.update(1)) if bar is not None else None
-            )
-            info[path] = LoadedModel(
-                nn.Identity(), lm.name, lm.num_classes, lm.image_size, lm.epoch, lm.label, lm.path, lm.config, lm.curriculum
-            )
-            del lm
-    finally:
-        if bar is not None:
-            bar.close()
+    def features(lm: LoadedModel, on_batch: Optional[Callable[[], None]]) -> torch.Tensor:
+        return extract_features(lm.model, evalset, batch_size=batch_size, device=device, on_batch=on_batch)
+
+    done = for_each_model(
+        unique, features, batches_per_model=evalset.num_batches(batch_size), desc="features for CKA",
+        model=model, num_classes=num_classes, ema=ema, device=device, progress=progress,
+    )  # fmt: skip
+    info = {path: lm for path, (lm, _) in zip(unique, done)}
+    feats = {path: f for path, (_, f) in zip(unique, done)}
     matrix = cka_matrix([feats[p] for p in paths_a], [feats[p] for p in paths_b])
     meta = {**evalset.describe(), "features": "final layer (pre-logits)", "cka": "linear"}
-    return CKAResult(matrix, _series_info([info[p] for p in paths_a]), _series_info([info[p] for p in paths_b]), meta)
+    return CKAResult(matrix, series_info([info[p] for p in paths_a]), series_info([info[p] for p in paths_b]), meta)

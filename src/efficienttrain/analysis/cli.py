@@ -104,6 +104,7 @@ def _check_runtime(args: argparse.Namespace) -> None:
 
 
 def _eval_set(args: argparse.Namespace, config: dict[str, Any], final_size: Optional[int], *, normalise: bool = True):
+    from ..data.datasets import default_final_size
     from .evaldata import build_eval_set
 
     source = args.data or config.get("data") or "demo"
@@ -113,8 +114,7 @@ def _eval_set(args: argparse.Namespace, config: dict[str, Any], final_size: Opti
         demo_size = int(config.get("demo_image_size") or 64) if same_data and config else (args.size or final_size or 64)
     else:
         demo_size = 64
-    native = {"demo": demo_size, "cifar10": 32, "cifar100": 32}.get(source)
-    size = args.size or (final_size if same_data else None) or native or 224
+    size = args.size or default_final_size(source, final_size if same_data else None, demo_size)
     seed = args.seed if args.seed is not None else int(config.get("seed", 0) if same_data else 0)
     crop_pct = args.crop_pct if args.crop_pct is not None else float(config.get("crop_pct") or 0.875)
     stats = {} if normalise else {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}

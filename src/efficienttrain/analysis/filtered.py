@@ -40,7 +40,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..frequency import high_pass_filter, low_pass_filter
-from .checkpoints import LoadedModel, load_model, resolve_checkpoints
+from .checkpoints import LoadedModel, for_each_model, resolve_checkpoints, series_info
 from .evaldata import EvalSet
 from .report import format_table, write_csv, write_json
 
@@ -377,15 +377,6 @@ class FilteredResult:
         return write_json(self.to_dict(), path)
 
 
-def _labels(models: Sequence[LoadedModel]) -> list[str]:
-    # Checkpoints of several runs all say "epoch N": prefix the run directory to tell them apart.
-    parents = {m.path.parent for m in models}
-    labels = [f"{m.path.parent.name}/{m.label}" if len(parents) > 1 else m.label for m in models]
-    if len(set(labels)) < len(labels):
-        labels = [str(m.path) for m in models]
-    return labels
-
-
 def evaluate_series(
     checkpoints: Sequence[PathLike],
     evalset: EvalSet,
@@ -424,53 +415,21 @@ def evaluate_series(
         UserError: On missing or unreadable checkpoints, or a class count that does not match.
     """
     evalset.cache()
-    if loaded is not None:
-        sources: list[Any] = list(loaded)
-    else:
-        sources = resolve_checkpoints(checkpoints)
+    sources: list[Any] = list(loaded) if loaded is not None else resolve_checkpoints(checkpoints)
     if not sources:
         raise UserError("no checkpoints to evaluate")
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=len(sources) * evalset.num_batches(batch_size), desc="filtered evaluation", unit="batch", leave=False)
-    results: list[tuple[LoadedModel, list[dict[str, Any]]]] = []
-    try:
-        for src in sources:
-            lm = src if isinstance(src, LoadedModel) else load_model(src, model=model, num_classes=num_classes, ema=ema, device=device)
-            lm.model.to(device)
-            _check_classes(lm.model, evalset, str(lm.path))
-            if bar is not None:
-                bar.set_postfix_str(lm.label)
-            rows = filtered_accuracy(
-                lm.model,
-                evalset,
-                settings,
-                space=space,
-                batch_size=batch_size,
-                device=device,
-                on_batch=(lambda: bar.update(1)) if bar is not None else None,
-            )
-            # Keep the metadata, drop the weights: only one model is held at a time.
-            results.append(
-                (
-                    LoadedModel(
-                        nn.Identity(), lm.name, lm.num_classes, lm.image_size, lm.epoch, lm.label, lm.path, lm.config, lm.curriculum
-                    ),
-                    rows,
-                )
-            )
-            del lm
-    finally:
-        if bar is not None:
-            bar.close()
-    labels = _labels([m for m, _ in results])
+    def evaluate(lm: LoadedModel, on_batch: Optional[Callable[[], None]]) -> list[dict[str, Any]]:
+        _check_classes(lm.model, evalset, str(lm.path))
+        return filtered_accuracy(lm.model, evalset, settings, space=space, batch_size=batch_size, device=device, on_batch=on_batch)
+
+    results = for_each_model(
+        sources, evaluate, batches_per_model=evalset.num_batches(batch_size), desc="filtered evaluation",
+        model=model, num_classes=num_classes, ema=ema, device=device, progress=progress,
+    )  # fmt: skip
+    ckpts = series_info([m for m, _ in results])
     out_rows: list[dict[str, Any]] = []
-    ckpts: list[dict[str, Any]] = []
-    for label, (m, rows) in zip(labels, results):
-        info = {"label": label, "epoch": m.epoch, "cost": m.cost(), "path": str(m.path)}
-        ckpts.append(info)
-        out_rows += [{"checkpoint": label, "epoch": m.epoch, "cost": info["cost"], "path": str(m.path), **row} for row in rows]
+    for info, (_, rows) in zip(ckpts, results):
+        out_rows += [{"checkpoint": info["label"], "epoch": info["epoch"], "cost": info["cost"], "path": info["path"], **row} for row in rows]
     meta = {**evalset.describe(), "space": space, "model": results[0][0].name}
     return FilteredResult(out_rows, ckpts, list(settings), meta)

@@ -22,7 +22,17 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from ..errors import BadImageError, UserError
 from .demo import DemoDataset
 
-__all__ = ["DatasetPair", "build_datasets", "load_image", "CheckedImageFolder", "PreloadedDataset", "validate_image_folder"]
+__all__ = [
+    "DatasetPair",
+    "build_datasets",
+    "load_image",
+    "CheckedImageFolder",
+    "PreloadedDataset",
+    "validate_image_folder",
+    "native_size",
+    "default_final_size",
+    "dataset_stats",
+]
 
 CIFAR_SIZE = 32
 _CIFAR_MEAN_STD = {
@@ -39,12 +49,41 @@ class DatasetPair:
     val: Dataset
     num_classes: int
     classes: list[str]
-    native_size: Optional[int] = None
     bad_images: Any = None
 
     def bad_image_count(self) -> int:
         """Images skipped so far because they could not be decoded."""
         return int(self.bad_images.value) if self.bad_images is not None else 0
+
+
+def native_size(data: str, demo_image_size: int = 64) -> Optional[int]:
+    """The size a built-in dataset's images have: the demo set's, or CIFAR's 32.
+
+    Args:
+        data: The ``data`` setting (``demo``, ``cifar10``, ``cifar100`` or a directory).
+        demo_image_size: Size of the demo images.
+
+    Returns:
+        The size, or ``None`` for an image folder (whose images have no single size).
+    """
+    return {"demo": demo_image_size, "cifar10": CIFAR_SIZE, "cifar100": CIFAR_SIZE}.get(data)
+
+
+def default_final_size(data: str, final_size: Optional[int] = None, demo_image_size: int = 64) -> int:
+    """The final (training and evaluation) size of a run on ``data``.
+
+    Args:
+        data: The ``data`` setting.
+        final_size: An explicit final size, if any.
+        demo_image_size: Size of the demo images.
+
+    Returns:
+        ``final_size`` if set; else the native size of a built-in dataset (:func:`native_size`);
+        else 224, the paper's size.
+    """
+    if final_size:
+        return int(final_size)
+    return int(native_size(data, demo_image_size) or 224)
 
 
 def load_image(path: str) -> Image.Image:
@@ -225,7 +264,7 @@ def _cifar(name: str, root: Path, download: bool, train_tf: Callable, eval_tf: C
             f"and pass --data-root, or use --data DIR with an ImageFolder copy"
         ) from None
     classes = list(train.classes)
-    return DatasetPair(train, val, len(classes), classes, native_size=CIFAR_SIZE)
+    return DatasetPair(train, val, len(classes), classes)
 
 
 def dataset_stats(name: str) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
@@ -278,7 +317,7 @@ def build_datasets(
     if source == "demo":
         train = DemoDataset("train", per_class=demo_per_class, image_size=demo_image_size, seed=seed, transform=train_transform)
         val = DemoDataset("val", per_class=demo_val_per_class, image_size=demo_image_size, seed=seed, transform=eval_transform)
-        return DatasetPair(train, val, len(train.classes), list(train.classes), native_size=demo_image_size)
+        return DatasetPair(train, val, len(train.classes), list(train.classes))
     if source in ("cifar10", "cifar100"):
         return _cifar(source, Path(data_root or "data"), download, train_transform, eval_transform)
     root = Path(source).expanduser()

@@ -16,17 +16,18 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from typing import Any, Iterator, NamedTuple, Optional, Sized, Union
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sized, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler, get_worker_info
 
-from ..curriculum import Curriculum, Settings
+from ..curricula import Curriculum, Settings
 from ..frequency import resize_to
 from .transforms import find_randaugment, set_magnitude
 
-__all__ = ["SampleKey", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed"]
+__all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed"]
 
 _MASK63 = (1 << 63) - 1
 
@@ -38,6 +39,32 @@ class SampleKey(NamedTuple):
     magnitude: float
     size: Optional[int]
     seed: int
+
+
+@dataclass(frozen=True)
+class SamplerState:
+    """Where a :class:`CurriculumBatchSampler` stands: the one format of its position in checkpoints.
+
+    Attributes:
+        epoch: Epoch to iterate, from 0.
+        start_step: First batch of that epoch to yield (non-zero when resuming mid-epoch).
+        seed: Seed of the shuffling and of the per-sample augmentation seeds (``None``: not known,
+            the sampler keeps its own).
+    """
+
+    epoch: int = 0
+    start_step: int = 0
+    seed: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SamplerState":
+        """Read a dict written by :meth:`to_dict` (``start_step`` and ``seed`` may be missing)."""
+        seed = data.get("seed")
+        return cls(int(data["epoch"]), int(data.get("start_step") or 0), None if seed is None else int(seed))
 
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
@@ -153,15 +180,37 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         self.start_step = int(start_step)
         self.index_sampler.set_epoch(self.epoch)
 
-    def state_dict(self) -> dict[str, int]:
-        """Position of the sampler, for checkpoints."""
-        return {"epoch": self.epoch, "start_step": self.start_step, "seed": self.seed}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Restore a position saved by :meth:`state_dict`."""
-        self.seed = int(state.get("seed", self.seed))
+    def set_seed(self, seed: int) -> None:
+        """Change the seed of the shuffling and of the augmentation (takes effect at the next iteration)."""
+        self.seed = int(seed)
         self.index_sampler.seed = self.seed
-        self.set_epoch(int(state["epoch"]), int(state.get("start_step", 0)))
+
+    def state(self, epoch: Optional[int] = None, start_step: Optional[int] = None) -> SamplerState:
+        """The sampler's position, or the given one with this sampler's seed.
+
+        Args:
+            epoch: Epoch to record instead of the current one (a checkpoint written after the
+                last batch of an epoch points at the next epoch).
+            start_step: Batch to record instead of the current start.
+
+        Returns:
+            The :class:`SamplerState`.
+        """
+        return SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed)
+
+    def load_state(self, state: SamplerState) -> None:
+        """Move to a position saved by :meth:`state` (and take its seed, when it records one)."""
+        if state.seed is not None:
+            self.set_seed(state.seed)
+        self.set_epoch(state.epoch, state.start_step)
+
+    def state_dict(self) -> dict[str, int]:
+        """Position of the sampler as a plain dict (:meth:`state` as a dict)."""
+        return self.state().to_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a position saved by :meth:`state_dict`."""
+        self.load_state(SamplerState.from_dict(state))
 
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[list[SampleKey]]:

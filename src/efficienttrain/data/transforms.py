@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from PIL import Image, ImageOps
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
 from timm.data.auto_augment import RandAugment as TimmRandAugment
 from torchvision.transforms import RandAugment as TorchvisionRandAugment
+
+from .._compat import set_timm_op_magnitude, timm_randaugment_ops
+from ..curricula import DEFAULT_MAX_MAGNITUDE
 
 __all__ = [
     "build_train_transform",
     "build_eval_transform",
     "find_randaugment",
     "set_magnitude",
+    "randaugment_magnitude",
     "DEFAULT_RANDAUGMENT",
 ]
 
@@ -69,7 +72,9 @@ def build_train_transform(
         std=tuple(std),
         color_jitter=color_jitter if color_jitter is not None else 0.0,
     )
-    _patch_posterize(transform)
+    for ra in find_randaugment(transform):
+        if isinstance(ra, TimmRandAugment):
+            timm_randaugment_ops(ra)  # makes its posterize op safe for Pillow 13
     return transform
 
 
@@ -128,25 +133,6 @@ def find_randaugment(transform: Any) -> list[Any]:
     return [t for t in _walk(transform, set()) if isinstance(t, (TimmRandAugment, TorchvisionRandAugment))]
 
 
-def _posterize_any_bits(img: Image.Image, bits_to_keep: int, **_: Any) -> Image.Image:
-    # timm asks for 0 bits at the ends of its magnitude range ("Posterize" at m < 2.5,
-    # "PosterizeIncreasing" at m = 10). Pillow < 13 returned a black image for that, Pillow 13
-    # raises. Keep the old (and TensorFlow's) meaning, so training does not crash at random.
-    if bits_to_keep >= 8:
-        return img
-    if bits_to_keep <= 0:
-        return Image.new(img.mode, img.size)
-    return ImageOps.posterize(img, bits_to_keep)
-
-
-def _patch_posterize(transform: Any) -> None:
-    for ra in find_randaugment(transform):
-        if isinstance(ra, TimmRandAugment):
-            for op in ra.ops:
-                if op.name.startswith("Posterize"):
-                    op.aug_fn = _posterize_any_bits
-
-
 def set_magnitude(transform: Any, magnitude: float) -> int:
     """Set the magnitude of every RandAugment inside ``transform``, in place.
 
@@ -164,11 +150,30 @@ def set_magnitude(transform: Any, magnitude: float) -> int:
     found = find_randaugment(transform)
     for ra in found:
         if isinstance(ra, TimmRandAugment):
-            for op in ra.ops:
-                op.magnitude = float(magnitude)
-                if op.name.startswith("Posterize"):
-                    op.aug_fn = _posterize_any_bits
+            for op in timm_randaugment_ops(ra):
+                set_timm_op_magnitude(op, magnitude)
         else:
             bins = ra.num_magnitude_bins - 1
             ra.magnitude = int(round(min(max(magnitude, 0.0), 10.0) / 10.0 * bins))
     return len(found)
+
+
+def randaugment_magnitude(config: Optional[str], default: float = DEFAULT_MAX_MAGNITUDE) -> float:
+    """The magnitude ``m`` of a timm RandAugment config string (``rand-m9-mstd0.5-inc1`` -> 9).
+
+    The curriculum uses it as ``m0``, the magnitude its ramp ends at.
+
+    Args:
+        config: The config string; ``None``/empty (RandAugment off) gives ``default``.
+        default: Magnitude when the string names none.
+
+    Returns:
+        The magnitude.
+    """
+    for part in (config or "").split("-")[1:]:
+        if part.startswith("m") and not part.startswith(("mstd", "mmax")):
+            try:
+                return float(part[1:])
+            except ValueError:
+                break
+    return default

@@ -54,8 +54,9 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("efficienttrain.integrations.lightning needs Lightning: pip install 'efficienttrain[lightning]'") from err
 
 from ..api import crop_batch, find_curriculum_sampler
-from ..curriculum import Curriculum, Settings
-from ..data.sampler import CurriculumBatchSampler
+from ..curricula import Curriculum, Settings
+from ..data.sampler import CurriculumBatchSampler, SamplerState
+from . import _lightning_compat as _compat
 
 __all__ = ["EfficientTrainCallback"]
 
@@ -122,8 +123,8 @@ class EfficientTrainCallback(Callback):
         """
         if stage != "fit":
             return
-        connector = getattr(trainer, "_accelerator_connector", None)
-        if getattr(connector, "use_distributed_sampler", False) and getattr(connector, "is_distributed", trainer.world_size > 1):
+        _compat.check_version(pl.__version__)
+        if _compat.uses_distributed_sampler(trainer):
             # Otherwise Lightning fails later, in setup_data, when it re-instantiates the batch
             # sampler around a DistributedSampler: "CurriculumBatchSampler.__init__() missing 1
             # required positional argument: 'curriculum'", which does not say what to change.
@@ -284,8 +285,7 @@ class EfficientTrainCallback(Callback):
             batch[self.image_key] = new
         else:
             # Tuples (and a bare tensor) cannot take a new element: re-point the tensor instead.
-            with torch.no_grad():
-                old.set_(new)
+            _compat.replace_tensor_in_place(old, new)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -298,7 +298,7 @@ class EfficientTrainCallback(Callback):
         sampler = self.sampler
         return {
             "curriculum": self.curriculum.to_dict() if self.curriculum is not None else None,
-            "sampler": {"epoch": epoch, "start_step": step, "seed": sampler.seed if sampler is not None else None},
+            "sampler": SamplerState(epoch, step, sampler.seed if sampler is not None else None).to_dict(),
             "num_replicas": sampler.index_sampler.num_replicas if sampler is not None else None,
         }
 
@@ -328,16 +328,16 @@ class EfficientTrainCallback(Callback):
         loaded, self._loaded = self._loaded, None
         if not loaded or not loaded.get("sampler"):
             return epoch, 0
-        pos = loaded["sampler"]
-        saved_epoch, step = int(pos["epoch"]), int(pos.get("start_step", 0))
+        pos = SamplerState.from_dict(loaded["sampler"])
+        saved_epoch, step = pos.epoch, pos.start_step
         if step >= sampler.batches_in_epoch(saved_epoch):  # saved after the last batch of an epoch
             saved_epoch, step = saved_epoch + 1, 0
-        if pos.get("seed") is not None and int(pos["seed"]) != sampler.seed:
+        if pos.seed is not None and pos.seed != sampler.seed:
             rank_zero_warn(
-                f"EfficientTrainCallback: the checkpoint's sampler seed {pos['seed']} replaces this sampler's seed {sampler.seed}, "
+                f"EfficientTrainCallback: the checkpoint's sampler seed {pos.seed} replaces this sampler's seed {sampler.seed}, "
                 "so that the resumed epochs see the same order"
             )
-            sampler.load_state_dict({"epoch": sampler.epoch, "start_step": sampler.start_step, "seed": int(pos["seed"])})
+            sampler.set_seed(pos.seed)
         if saved_epoch != epoch:
             rank_zero_warn(
                 f"EfficientTrainCallback: the checkpoint's sampler position (epoch {saved_epoch}) differs from Lightning's "
@@ -376,23 +376,13 @@ def _find_sampler(loaders: Any) -> CurriculumBatchSampler:
 
 
 def _restart_train_iterator(trainer: pl.Trainer, sampler: CurriculumBatchSampler, epoch: int, step: int) -> None:
-    """Re-create the training data iterator after the sampler moved.
-
-    Lightning has no public call for this; the fit loop's data fetcher is what Lightning itself
-    re-iterates at the start of every epoch after the first.
-    """
-    fetcher = getattr(trainer.fit_loop, "_data_fetcher", None)
-    if fetcher is None or not hasattr(fetcher, "length"):
+    """Re-create the training data iterator after the sampler moved (see :mod:`._lightning_compat`)."""
+    limit = trainer.num_training_batches
+    full = sampler.batches_in_epoch(epoch)
+    length = (int(min(full, limit)) if limit != float("inf") else full) if step else None
+    if not _compat.restart_train_iterator(trainer, length, pl.__version__):
         raise RuntimeError(
             f"EfficientTrainCallback: cannot restart the data iterator at epoch {epoch}, batch {step} with this Lightning "
             f"version ({pl.__version__}); resume from an end-of-epoch checkpoint with a sampler built at that epoch "
             "(sampler.set_epoch(epoch) inside train_dataloader())"
         )
-    iter(fetcher)
-    if step and fetcher.length is not None:
-        # The fetcher counts batches from Lightning's restored position (`step`), while the sampler
-        # now yields only the remaining ones; give it the epoch's full length so that the epoch ends
-        # after the last batch and not `step` batches early.
-        full = sampler.batches_in_epoch(epoch)
-        limit = trainer.num_training_batches
-        fetcher.length = int(min(full, limit)) if limit != float("inf") else full

@@ -1,8 +1,16 @@
-"""The recipe runner: configuration, the training loop, checkpoints and logs."""
+"""The recipe runner: configuration, the training loop, objectives, and what they write.
 
-from .checkpoint import export_safetensors, load_checkpoint, load_weights, save_checkpoint
+Modules: :mod:`.config` (settings and presets), :mod:`.loop` (the :class:`Trainer`),
+:mod:`.objectives` (what is optimised), :mod:`.optim`, :mod:`.evaluate`, :mod:`.distributed`
+(device, ranks, signals), :mod:`.state` (loop state, RNG), :mod:`.progress` and :mod:`.logger`.
+Run directories are read and written through :mod:`efficienttrain.rundir`.
+"""
+
+from ..models import load_weights
+from ..rundir import export_safetensors, load_checkpoint, save_checkpoint
 from .config import PRESETS, TrainConfig, load_config, make_config
-from .loop import RunResult, Trainer, train, weights_checksum
+from .loop import RunResult, Trainer, train
+from .state import weights_checksum
 
 __all__ = [
     "TrainConfig",

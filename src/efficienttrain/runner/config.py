@@ -12,91 +12,101 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Union
+import typing
+from typing import Any, NamedTuple, Optional, Union
 
 import yaml
 
+from ..data.datasets import default_final_size
 from ..errors import UserError
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP"]
+__all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType"]
+
+
+def _opt(default: Any, help: str) -> Any:
+    """A config field with its help text: the one place an option is described (CLI, docs, errors)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class TrainConfig:
-    """All settings of a training run. See :data:`HELP` for what each field means."""
+    """All settings of a training run; each field's help text is in its metadata (and in :data:`HELP`)."""
 
     # data
-    data: str = "demo"
-    data_root: Optional[str] = None
-    download: bool = False
-    preload: bool = False
-    preload_max_size: Optional[int] = None
-    skip_bad_images: bool = False
-    val_split: str = "val"
-    demo_per_class: int = 150
-    demo_val_per_class: int = 50
-    demo_image_size: int = 64
+    data: str = _opt("demo", "dataset: 'demo' (built in), 'cifar10', 'cifar100', or an ImageFolder DIR with train/ and val/")
+    data_root: Optional[str] = _opt(None, "where torchvision datasets are stored (default ./data)")
+    download: bool = _opt(False, "let torchvision download CIFAR when missing (needs network)")
+    preload: bool = _opt(False, "decode an ImageFolder into memory once (small datasets)")
+    preload_max_size: Optional[int] = _opt(None, "with --preload, shrink images to this shorter side while loading")
+    skip_bad_images: bool = _opt(False, "skip and count corrupt images instead of stopping")
+    val_split: str = _opt("val", "name of the validation directory of an ImageFolder")
+    demo_per_class: int = _opt(150, "demo dataset: training images per class")
+    demo_val_per_class: int = _opt(50, "demo dataset: validation images per class")
+    demo_image_size: int = _opt(64, "demo dataset: image size")
     # model
-    model: str = "resnet18"
-    pretrained: bool = False
-    init_from: Optional[str] = None
-    drop_path: float = 0.1
+    model: str = _opt("resnet18", "timm model name")
+    pretrained: bool = _opt(False, "start from timm's pretrained weights (needs them cached locally)")
+    init_from: Optional[str] = _opt(None, "fine-tune from this checkpoint (.pt or .safetensors); a mismatched head is re-initialised")
+    drop_path: float = _opt(0.1, "stochastic depth rate")
+    objective: str = _opt("classification", "what to train: classification (supervised, the default)")
     # curriculum
-    curriculum: str = "efficienttrain"
-    epochs: Optional[float] = None
-    final_size: Optional[int] = None
-    multiple_of: int = 1
-    etpp_family: Optional[str] = None
-    magnitude: Optional[str] = None
-    crop_op: str = "lowfreq"
-    crop_in_workers: bool = False
+    curriculum: str = _opt("efficienttrain", "efficienttrain, efficienttrain++, linear, none, or a curriculum YAML/JSON file")
+    epochs: Optional[float] = _opt(None, "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own")
+    final_size: Optional[int] = _opt(None, "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)")
+    multiple_of: int = _opt(1, "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)")
+    etpp_family: Optional[str] = _opt(None, "EfficientTrain++ family: resnet, swin, cswin, deit, convnext (default: from --model)")
+    magnitude: Optional[str] = _opt(None, "override the curriculum's RandAugment rule: linear or constant")
+    crop_op: str = _opt("lowfreq", "how images are shrunk to B: lowfreq (the paper), bilinear, bicubic, lanczos, area, nearest")
+    crop_in_workers: bool = _opt(False, "crop each image in the data-loader workers instead of each batch on the device")
     # optimisation (Table 14)
-    batch_size: int = 128
-    lr: Optional[float] = None
-    base_lr: float = 4e-3
-    base_batch_size: int = 4096
-    weight_decay: float = 0.05
-    opt: str = "adamw"
-    opt_betas: tuple[float, float] = (0.9, 0.999)
-    warmup_epochs: Optional[float] = None
-    warmup_lr: float = 1e-6
-    min_lr: float = 1e-6
-    clip_grad: Optional[float] = None
-    accum_steps: int = 1
+    batch_size: int = _opt(128, "batch size per process")
+    lr: Optional[float] = _opt(None, "learning rate (overrides --base-lr scaling)")
+    base_lr: float = _opt(4e-3, "learning rate at --base-batch-size; scaled linearly with the global batch")
+    base_batch_size: int = _opt(4096, "reference batch size of --base-lr")
+    weight_decay: float = _opt(0.05, "weight decay")
+    opt: str = _opt("adamw", "optimizer: adamw, adam, sgd, lamb")
+    opt_betas: tuple[float, float] = _opt((0.9, 0.999), "optimizer betas")
+    warmup_epochs: Optional[float] = _opt(None, "linear warm-up epochs (default: 20 per 300 epochs)")
+    warmup_lr: float = _opt(1e-6, "learning rate at the start of warm-up")
+    min_lr: float = _opt(1e-6, "final learning rate of the cosine schedule")
+    clip_grad: Optional[float] = _opt(None, "clip the gradient norm to this value")
+    accum_steps: int = _opt(1, "gradient accumulation steps")
     # augmentation and regularisation (Table 14)
-    randaugment: str = "rand-m9-mstd0.5-inc1"
-    scale: tuple[float, float] = (0.08, 1.0)
-    hflip: float = 0.5
-    mixup: float = 0.8
-    cutmix: float = 1.0
-    mixup_prob: float = 1.0
-    mixup_switch_prob: float = 0.5
-    smoothing: float = 0.1
-    reprob: float = 0.25
-    crop_pct: Optional[float] = None
-    ema: bool = False
-    ema_decay: float = 0.9999
+    randaugment: str = _opt("rand-m9-mstd0.5-inc1", "timm RandAugment config ('' disables); its magnitude follows the curriculum")
+    scale: tuple[float, float] = _opt((0.08, 1.0), "random-resized-crop area range")
+    hflip: float = _opt(0.5, "horizontal flip probability")
+    mixup: float = _opt(0.8, "Mixup alpha (0 disables)")
+    cutmix: float = _opt(1.0, "CutMix alpha (0 disables)")
+    mixup_prob: float = _opt(1.0, "probability of applying Mixup/CutMix to a batch")
+    mixup_switch_prob: float = _opt(0.5, "probability of CutMix instead of Mixup when both are on")
+    smoothing: float = _opt(0.1, "label smoothing")
+    reprob: float = _opt(0.25, "random erasing probability")
+    crop_pct: Optional[float] = _opt(None, "evaluation centre-crop fraction (default 0.875, or 1.0 from 384 px)")
+    ema: bool = _opt(False, "keep an exponential moving average of the weights and evaluate it too")
+    ema_decay: float = _opt(0.9999, "EMA decay")
     # runtime
-    amp: str = "auto"
-    device: str = "auto"
-    workers: int = -1
-    persistent_workers: bool = True
-    threads: Optional[int] = None
-    seed: int = 0
-    deterministic: bool = False
-    channels_last: bool = False
+    amp: str = _opt("auto", "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), none, bf16, fp16")
+    device: str = _opt("auto", "auto, cpu, cuda, cuda:N")
+    workers: int = _opt(-1, "data-loader workers (-1: one per spare core)")
+    persistent_workers: bool = _opt(True, "keep data-loader workers alive across epochs")
+    threads: Optional[int] = _opt(None, "torch CPU threads")
+    seed: int = _opt(0, "random seed")
+    deterministic: bool = _opt(False, "use deterministic algorithms")
+    channels_last: bool = _opt(False, "use channels-last memory format")
     # output
-    output: Optional[str] = None
-    name: Optional[str] = None
-    resume: bool = False
-    save_every: int = 1
-    snapshot_every: int = 0
-    safetensors: bool = True
-    tensorboard: bool = False
-    progress: Optional[bool] = None
-    trace: bool = False
-    plot: Optional[str] = None
-    preset: Optional[str] = None
+    output: Optional[str] = _opt(None, "output directory (default runs/<name>)")
+    name: Optional[str] = _opt(None, "run name")
+    resume: bool = _opt(False, "continue the checkpoint in the output directory")
+    save_every: int = _opt(1, "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)")
+    snapshot_every: int = _opt(0, "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)")
+    safetensors: bool = _opt(True, "export the final weights as safetensors")
+    tensorboard: bool = _opt(False, "also log to TensorBoard")
+    progress: Optional[bool] = _opt(None, "show a progress bar (default: when attached to a terminal)")
+    trace: bool = _opt(False, "every rank writes its per-step curriculum settings and final weight checksum (debugging, tests)")
+    plot: Optional[str] = _opt(None, "write an accuracy-vs-wall-time plot of this run to this PNG")
+    preset: Optional[str] = _opt(None, "start from a preset: paper (default values) or cpu")
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- derived values ---------------------------------------------------------------------
@@ -153,6 +163,7 @@ class TrainConfig:
             UserError: Naming the bad field and what would be valid.
         """
         from ..frequency import CROP_OPS
+        from .objectives import OBJECTIVES
 
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             raise UserError(f"--epochs must be positive, got {self.epochs}")
@@ -172,6 +183,8 @@ class TrainConfig:
             raise UserError(f"--amp must be auto, none, bf16 or fp16, got {self.amp!r}")
         if self.magnitude not in (None, "linear", "constant"):
             raise UserError(f"--magnitude must be linear or constant, got {self.magnitude!r}")
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.opt not in ("adamw", "sgd", "lamb", "adam"):
             raise UserError(f"--opt must be adamw, sgd, lamb or adam, got {self.opt!r}")
         if (self.mixup > 0 or self.cutmix > 0) and self.batch_size % 2:
@@ -187,21 +200,8 @@ class TrainConfig:
 
 
 def resolve_final_size(data: str, final_size: Optional[int] = None, demo_image_size: int = 64) -> int:
-    """The runner's rule for the final (evaluation) size of a run.
-
-    Args:
-        data: The ``data`` setting.
-        final_size: An explicit final size, if any.
-        demo_image_size: Size of the demo images.
-
-    Returns:
-        ``final_size`` if set; the native size of the demo data (``demo_image_size``) or of
-        CIFAR (32); otherwise 224.
-    """
-    if final_size:
-        return int(final_size)
-    native = {"demo": demo_image_size, "cifar10": 32, "cifar100": 32}.get(data)
-    return int(native or 224)
+    """The runner's rule for the final size: see :func:`efficienttrain.data.datasets.default_final_size`."""
+    return default_final_size(data, final_size, demo_image_size)
 
 
 def _num(value: float) -> str:
@@ -231,111 +231,67 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-HELP: dict[str, str] = {
-    "data": "dataset: 'demo' (built in), 'cifar10', 'cifar100', or an ImageFolder DIR with train/ and val/",
-    "data_root": "where torchvision datasets are stored (default ./data)",
-    "download": "let torchvision download CIFAR when missing (needs network)",
-    "preload": "decode an ImageFolder into memory once (small datasets)",
-    "preload_max_size": "with --preload, shrink images to this shorter side while loading",
-    "skip_bad_images": "skip and count corrupt images instead of stopping",
-    "val_split": "name of the validation directory of an ImageFolder",
-    "demo_per_class": "demo dataset: training images per class",
-    "demo_val_per_class": "demo dataset: validation images per class",
-    "demo_image_size": "demo dataset: image size",
-    "model": "timm model name",
-    "pretrained": "start from timm's pretrained weights (needs them cached locally)",
-    "init_from": "fine-tune from this checkpoint (.pt or .safetensors); a mismatched head is re-initialised",
-    "drop_path": "stochastic depth rate",
-    "curriculum": "efficienttrain, efficienttrain++, linear, none, or a curriculum YAML/JSON file",
-    "epochs": "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own",
-    "final_size": "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)",
-    "multiple_of": "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)",
-    "etpp_family": "EfficientTrain++ family: resnet, swin, cswin, deit, convnext (default: from --model)",
-    "magnitude": "override the curriculum's RandAugment rule: linear or constant",
-    "crop_op": "how images are shrunk to B: lowfreq (the paper), bilinear, bicubic, lanczos, area, nearest",
-    "crop_in_workers": "crop each image in the data-loader workers instead of each batch on the device",
-    "batch_size": "batch size per process",
-    "lr": "learning rate (overrides --base-lr scaling)",
-    "base_lr": "learning rate at --base-batch-size; scaled linearly with the global batch",
-    "base_batch_size": "reference batch size of --base-lr",
-    "weight_decay": "weight decay",
-    "opt": "optimizer: adamw, adam, sgd, lamb",
-    "opt_betas": "optimizer betas",
-    "warmup_epochs": "linear warm-up epochs (default: 20 per 300 epochs)",
-    "warmup_lr": "learning rate at the start of warm-up",
-    "min_lr": "final learning rate of the cosine schedule",
-    "clip_grad": "clip the gradient norm to this value",
-    "accum_steps": "gradient accumulation steps",
-    "randaugment": "timm RandAugment config ('' disables); its magnitude follows the curriculum",
-    "scale": "random-resized-crop area range",
-    "hflip": "horizontal flip probability",
-    "mixup": "Mixup alpha (0 disables)",
-    "cutmix": "CutMix alpha (0 disables)",
-    "mixup_prob": "probability of applying Mixup/CutMix to a batch",
-    "mixup_switch_prob": "probability of CutMix instead of Mixup when both are on",
-    "smoothing": "label smoothing",
-    "reprob": "random erasing probability",
-    "crop_pct": "evaluation centre-crop fraction (default 0.875, or 1.0 from 384 px)",
-    "ema": "keep an exponential moving average of the weights and evaluate it too",
-    "ema_decay": "EMA decay",
-    "amp": "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), none, bf16, fp16",
-    "device": "auto, cpu, cuda, cuda:N",
-    "workers": "data-loader workers (-1: one per spare core)",
-    "persistent_workers": "keep data-loader workers alive across epochs",
-    "threads": "torch CPU threads",
-    "seed": "random seed",
-    "deterministic": "use deterministic algorithms",
-    "channels_last": "use channels-last memory format",
-    "output": "output directory (default runs/<name>)",
-    "name": "run name",
-    "resume": "continue the checkpoint in the output directory",
-    "save_every": "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)",
-    "snapshot_every": "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)",
-    "safetensors": "export the final weights as safetensors",
-    "tensorboard": "also log to TensorBoard",
-    "progress": "show a progress bar (default: when attached to a terminal)",
-    "trace": "every rank writes its per-step curriculum settings and final weight checksum (debugging, tests)",
-    "plot": "write an accuracy-vs-wall-time plot of this run to this PNG",
-    "preset": "start from a preset: paper (default values) or cpu",
-}
+
+
+# Help text of every option, from the fields' metadata.
+HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) if "help" in f.metadata}
+
+
+class FieldType(NamedTuple):
+    """What a config field holds, read off its type hint (for the CLI's flags and for coercion).
+
+    Attributes:
+        base: ``bool``, ``int``, ``float``, ``str``, ``tuple`` or ``None`` (anything else).
+        items: Element types of a fixed-length tuple.
+        optional: Whether ``None`` is allowed.
+    """
+
+    base: Optional[type]
+    items: tuple[type, ...]
+    optional: bool
+
+
+def field_type(name: str) -> FieldType:
+    """The :class:`FieldType` of a :class:`TrainConfig` field."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint)
+    optional = typing.get_origin(hint) is typing.Union and type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return FieldType(tuple, typing.get_args(hint), optional)
+    return FieldType(hint if hint in (bool, int, float, str) else None, (), optional)
 
 
 def _coerce(name: str, value: Any) -> Any:
     """Convert a value from YAML or ``--set`` to the field's type (YAML reads ``1e-6`` as a string)."""
-    import typing
-
-    hint = typing.get_type_hints(TrainConfig)[name]
-    args = typing.get_args(hint)
+    kind = field_type(name)
     if value is None:
-        if type(None) in args:
+        if kind.optional:
             return None
         raise UserError(f"config key {name!r} cannot be empty")
-    target = next((a for a in args if a is not type(None)), hint) if typing.get_origin(hint) is typing.Union else hint
-    origin = typing.get_origin(target)
     try:
-        if target is bool:
+        if kind.base is bool:
             if isinstance(value, bool):
                 return value
             if str(value).lower() in ("true", "yes", "1", "false", "no", "0"):
                 return str(value).lower() in ("true", "yes", "1")
             raise ValueError(value)
-        if target is int:
+        if kind.base is int:
             number = float(value)
             if not number.is_integer():
                 raise ValueError(value)
             return int(number)
-        if target is float:
-            return float(value)
-        if target is str:
-            return str(value)
-        if origin is tuple:
+        if kind.base in (float, str):
+            return kind.base(value)
+        if kind.base is tuple:
             items = list(value) if isinstance(value, (list, tuple)) else str(value).split(",")
-            inner = typing.get_args(target)
-            if len(items) != len(inner):
+            if len(items) != len(kind.items):
                 raise ValueError(value)
-            return tuple(t(v) for t, v in zip(inner, items))
+            return tuple(t(v) for t, v in zip(kind.items, items))
     except (TypeError, ValueError):
-        raise UserError(f"config key {name!r} expects {getattr(target, '__name__', target)}, got {value!r}") from None
+        label = getattr(kind.base, "__name__", "value")
+        raise UserError(f"config key {name!r} expects {label}, got {value!r}") from None
     return value
 
 

@@ -1,4 +1,4 @@
-"""Per-epoch metric logs: CSV and JSON lines always, TensorBoard when asked for."""
+"""Per-epoch metric logs: CSV and JSON lines always, TensorBoard when asked for; the end-of-run summary text."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["MetricsLogger", "format_summary", "read_history"]
+from ..rundir import RunDir, Summary, read_history  # noqa: F401 - read_history is re-exported
+
+__all__ = ["MetricsLogger", "format_summary", "read_history"]  # read_history: re-exported from rundir
 
 
 class MetricsLogger:
@@ -22,8 +24,8 @@ class MetricsLogger:
 
     def __init__(self, out_dir: Path, tensorboard: bool = False) -> None:
         self.out_dir = Path(out_dir)
-        self.csv_path = self.out_dir / "metrics.csv"
-        self.jsonl_path = self.out_dir / "metrics.jsonl"
+        self.csv_path = self.out_dir / RunDir.METRICS_CSV
+        self.jsonl_path = self.out_dir / RunDir.METRICS_JSONL
         self.writer: Optional[Any] = None
         if tensorboard:
             try:
@@ -65,34 +67,16 @@ class MetricsLogger:
             self.writer = None
 
 
-def read_history(run_dir: Path) -> list[dict[str, Any]]:
-    """Read the per-epoch rows of a run directory's ``metrics.jsonl``.
-
-    Args:
-        run_dir: Run directory.
-
-    Returns:
-        The rows, in order.
-
-    Raises:
-        FileNotFoundError: If the run has no metrics.
-    """
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"no metrics.jsonl in {run_dir}; is it an efficienttrain run directory?")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def format_summary(summary: dict[str, Any]) -> str:
+def format_summary(summary: Summary) -> str:
     """A short human-readable summary of a finished run."""
     lines = [
-        f"finished {summary['name']}: {summary['curriculum']}, {summary['epochs']:g} epochs, final size {summary['final_size']}",
-        f"  top-1 {summary['final_top1']:.2f}% (best {summary['best_top1']:.2f}%), top-5 {summary['final_top5']:.2f}%",
-        f"  training wall time {summary['train_time_s']:.1f}s (with evaluation {summary['total_time_s']:.1f}s); "
-        f"theoretical speedup {summary['theoretical_speedup']:.2f}x",
+        f"finished {summary.name}: {summary.curriculum}, {summary.epochs:g} epochs, final size {summary.final_size}",
+        f"  top-1 {summary.final_top1:.2f}% (best {summary.best_top1:.2f}%), top-5 {summary.final_top5:.2f}%",
+        f"  training wall time {summary.train_time_s:.1f}s (with evaluation {summary.total_time_s:.1f}s); "
+        f"theoretical speedup {summary.theoretical_speedup:.2f}x",
     ]
-    if "final_ema_top1" in summary:
-        lines.insert(2, f"  EMA top-1 {summary['final_ema_top1']:.2f}%")
-    if summary.get("bad_images"):
-        lines.append(f"  skipped {summary['bad_images']} unreadable images")
+    if summary.final_ema_top1 is not None:
+        lines.insert(2, f"  EMA top-1 {summary.final_ema_top1:.2f}%")
+    if summary.bad_images:
+        lines.append(f"  skipped {summary.bad_images} unreadable images")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from ..cost import curriculum_cost
-from ..curriculum import Curriculum, Stage, _merge
+from ..curricula import Curriculum, budgeted_staircase, staircase
 
 __all__ = [
     "Trial",
@@ -35,51 +35,11 @@ __all__ = [
     "SearchResult",
     "greedy_search",
     "budgeted_search",
-    "staircase",
+    "staircase",  # re-exported from efficienttrain.curricula, where it lives
     "budgeted_staircase",
 ]
 
 Evaluator = Callable[[tuple[int, ...]], float]
-
-
-def staircase(sizes: Sequence[int], epochs: float, final_size: int, name: str = "searched") -> Curriculum:
-    """A curriculum with ``len(sizes)`` equal stages over ``epochs``.
-
-    Args:
-        sizes: Size of each stage (the last is normally the final size).
-        epochs: Total epochs.
-        final_size: Final size.
-        name: Curriculum name.
-
-    Returns:
-        The curriculum, with equal neighbouring sizes merged; the RandAugment magnitude follows
-        the paper's linear rule.
-    """
-    n = len(sizes)
-    stages = [Stage(epochs * i / n, epochs * (i + 1) / n, int(s)) for i, s in enumerate(sizes)]
-    return Curriculum(_merge(stages), final_size=final_size, magnitude="linear", name=name)
-
-
-def budgeted_staircase(sizes: Sequence[int], budget: float, final_size: int, name: str = "searched (budgeted)") -> Curriculum:
-    """A curriculum whose ``len(sizes)`` stages each cost ``budget / N`` final-size epochs.
-
-    Args:
-        sizes: Size of each stage.
-        budget: Total cost in epochs at the final size.
-        final_size: Final size.
-        name: Curriculum name.
-
-    Returns:
-        The curriculum; stage ``i`` uses RandAugment magnitude ``9 i / (N - 1)``.
-    """
-    n = len(sizes)
-    stages, cursor = [], 0.0
-    for i, s in enumerate(sizes):
-        length = (final_size / s) ** 2 * budget / n
-        mag = 9.0 * i / (n - 1) if n > 1 else 9.0
-        stages.append(Stage(cursor, cursor + length, int(s), mag))
-        cursor += length
-    return Curriculum(stages, final_size=final_size, magnitude="linear", name=name, budget=budget)
 
 
 @dataclass

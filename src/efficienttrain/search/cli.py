@@ -64,7 +64,7 @@ def _train_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from ..curriculum import round_size
+    from ..curricula import round_size
     from ..runner.config import make_config
     from .algorithm import SearchLog, budgeted_search, greedy_search
     from .evaluator import RunnerEvaluator

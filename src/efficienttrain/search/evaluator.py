@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .algorithm import SearchLog, budgeted_staircase, staircase
+from ..curricula import budgeted_staircase, staircase
+from ..data.transforms import randaugment_magnitude
+from ..rundir import RunDir
+from .algorithm import SearchLog
 
 __all__ = ["RunnerEvaluator"]
 
@@ -55,35 +57,32 @@ class RunnerEvaluator:
         from ..runner.config import make_config
         from ..runner.loop import Trainer
 
+        # The proxy runs' own RandAugment magnitude is the ramp's end, m0 (9 in the paper's recipe).
+        m0 = randaugment_magnitude(make_config(dict(self.train_values), preset=self.preset).randaugment)
         if self.budget is not None:
-            cur = budgeted_staircase(sizes, self.budget, self.final_size)
+            cur = budgeted_staircase(sizes, self.budget, self.final_size, max_magnitude=m0)
         else:
-            cur = staircase(sizes, self.epochs, self.final_size)
+            cur = staircase(sizes, self.epochs, self.final_size, max_magnitude=m0)
         accs = []
         for seed in self.seeds:
-            run_dir = self.out_dir / "trials" / (SearchLog.key(sizes) + (f"-seed{seed}" if len(self.seeds) > 1 else ""))
-            summary = run_dir / "summary.json"
-            if summary.is_file():
-                data = json.loads(summary.read_text())
-                if data.get("completed"):
-                    accs.append(float(data["final_top1"]))
-                    continue
-            run_dir.mkdir(parents=True, exist_ok=True)
-            cur_file = run_dir / "trial_curriculum.yaml"
-            cur.save(cur_file)
+            run_dir = RunDir(self.out_dir / "trials" / (SearchLog.key(sizes) + (f"-seed{seed}" if len(self.seeds) > 1 else "")))
+            summary = run_dir.summary()
+            if summary is not None and summary.completed:
+                accs.append(float(summary.final_top1))
+                continue
             values = {
                 **self.train_values,
-                "curriculum": str(cur_file),
+                "curriculum": cur.name,
                 "epochs": cur.epochs,
                 "final_size": self.final_size,
-                "output": str(run_dir),
+                "output": str(run_dir.path),
                 "name": f"trial-{SearchLog.key(sizes)}",
                 "seed": seed,
-                "resume": (run_dir / "last.pt").is_file(),
+                "resume": run_dir.checkpoint_path.is_file(),
                 "safetensors": False,
             }
             values.setdefault("progress", False)
-            result = Trainer(make_config(values, preset=self.preset), log=self.log).run()
+            result = Trainer(make_config(values, preset=self.preset), log=self.log, curriculum=cur).run()
             if not result.completed:
                 raise KeyboardInterrupt("trial interrupted; run the search again to resume it")
             accs.append(result.final_top1)

@@ -1,0 +1,406 @@
+"""The curricula this package knows by name, and the rules that build them.
+
+* :func:`efficienttrain`: the paper's schedule (Table 5), scaled to any length and final size (Table 8);
+* :func:`efficienttrain_pp`: EfficientTrain++'s budgeted ten-stage schedules;
+* :func:`linear`: the progressive-learning baseline of Table 13c;
+* :func:`constant`: the baseline (final size and full magnitude throughout);
+* :func:`staircase` and :func:`budgeted_staircase`: equal-length and equal-cost stages, which the
+  schedule search (Algorithm 1) evaluates;
+* :func:`load_curriculum` reads a YAML/JSON file, and :func:`create_curriculum` picks any of the
+  above by name (or loads a file), which is what the runner and the CLI call.
+
+The rules that more than one curriculum shares live here once: the budgeted stage length
+``(final / B)^2 * budget / N`` and the per-stage magnitude ``m0 * i / (N - 1)`` of
+EfficientTrain++ and the budgeted search, the 300-epoch default, and what counts as a curriculum
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import yaml
+
+from .schedule import DEFAULT_MAX_MAGNITUDE, Curriculum, Stage, merge_stages, round_size
+
+__all__ = [
+    "efficienttrain",
+    "efficienttrain_pp",
+    "linear",
+    "constant",
+    "staircase",
+    "budgeted_staircase",
+    "load_curriculum",
+    "create_curriculum",
+    "list_curricula",
+    "is_curriculum_file",
+    "ETPP_FAMILIES",
+    "etpp_family_for_model",
+    "DEFAULT_EPOCHS",
+]
+
+# The paper's training length; named curricula use it when no length is given.
+DEFAULT_EPOCHS = 300.0
+CURRICULUM_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+# EfficientTrain++ stage tables: (size at final size 224, number of tenths of the budget).
+ETPP_FAMILIES: dict[str, tuple[tuple[int, int], ...]] = {
+    "resnet": ((96, 2), (160, 4), (224, 4)),
+    "swin": ((96, 2), (160, 4), (224, 4)),
+    "cswin": ((96, 2), (160, 4), (224, 4)),
+    "deit": ((96, 2), (160, 4), (192, 2), (224, 2)),
+    "convnext": ((160, 6), (224, 4)),
+}
+_ETPP_PREFIXES = (
+    ("cswin", "cswin"),
+    ("swin", "swin"),
+    ("convnext", "convnext"),
+    ("deit", "deit"),
+    ("vit", "deit"),
+    ("resnet", "resnet"),
+    ("resnext", "resnet"),
+)
+_EPS = 1e-9
+
+
+def _check_epochs(epochs: float) -> float:
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0 or not math.isfinite(epochs):
+        raise ValueError(f"epochs must be a positive number, got {epochs!r}")
+    return float(epochs)
+
+
+def _check_final_size(final_size: int) -> int:
+    if isinstance(final_size, bool) or not isinstance(final_size, int) or final_size <= 0:
+        raise ValueError(f"final_size must be a positive integer, got {final_size!r}")
+    return final_size
+
+
+def is_curriculum_file(kind: str) -> bool:
+    """Whether a ``--curriculum`` value names a file rather than a built-in curriculum."""
+    return kind.lower().endswith(CURRICULUM_FILE_SUFFIXES) or (kind.lower() not in _NAMES and Path(kind).is_file())
+
+
+def efficienttrain(
+    epochs: float = DEFAULT_EPOCHS,
+    final_size: int = 224,
+    *,
+    multiple_of: int = 1,
+    max_magnitude: float = DEFAULT_MAX_MAGNITUDE,
+    magnitude_rule: str = "linear",
+) -> Curriculum:
+    """The EfficientTrain curriculum (Table 5), scaled to any length and final size (Table 8).
+
+    At 300 epochs and final size 224: ``B = 160`` for epochs 1-180, 192 for 181-240 and 224 for
+    241-300, with ``m = (t / T) * 9``. Other lengths scale the stage boundaries (60% and 80% of
+    training). For a final size ``gamma >= 224`` the sizes are ``160, (160 + gamma) / 2, gamma``
+    (Table 8c). For ``gamma < 224`` (not covered by the paper) they scale in proportion:
+    ``160 * gamma / 224, 192 * gamma / 224, gamma``, which keeps the relative cost at 0.653.
+
+    Args:
+        epochs: Total training epochs ``T`` (fractional boundaries are kept exact).
+        final_size: Final input size ``gamma``.
+        multiple_of: Round the smaller sizes to a multiple of this (32 for Swin, 16 for ViT),
+            never above ``final_size``.
+        max_magnitude: ``m0``, the RandAugment magnitude at the end.
+        magnitude_rule: ``linear`` (the paper) or ``constant`` (crop-only ablation, Table 13a).
+
+    Returns:
+        The curriculum.
+
+    Raises:
+        ValueError: On non-positive epochs or sizes.
+    """
+    t = _check_epochs(epochs)
+    g = _check_final_size(final_size)
+    if g >= 224:
+        raw = (160.0, (160.0 + g) / 2.0)
+    else:
+        raw = (160.0 * g / 224.0, 192.0 * g / 224.0)
+    s1, s2 = (round_size(s, multiple_of, g) for s in raw)
+    stages = [Stage(0.0, 0.6 * t, s1), Stage(0.6 * t, 0.8 * t, s2), Stage(0.8 * t, t, g)]
+    return Curriculum(merge_stages(stages), final_size=g, magnitude_rule=magnitude_rule, max_magnitude=max_magnitude, name="efficienttrain")
+
+
+def etpp_family_for_model(model_name: str) -> str:
+    """Map a timm model name to an EfficientTrain++ family (``resnet`` when unknown).
+
+    Args:
+        model_name: e.g. ``deit_small_patch16_224`` or ``convnext_tiny``.
+
+    Returns:
+        One of the keys of :data:`ETPP_FAMILIES`.
+    """
+    name = model_name.lower()
+    for prefix, family in _ETPP_PREFIXES:
+        if name.startswith(prefix):
+            return family
+    return "resnet"
+
+
+def _budgeted_stages(sizes: Sequence[int], budget: float, final_size: int, max_magnitude: float) -> list[Stage]:
+    """Stages that each cost ``budget / N`` final-size epochs, magnitude ``m0 * i / (N - 1)``.
+
+    At size ``B`` a stage lasts ``(final_size / B)^2 * budget / N`` epochs, so under the pixel
+    model every stage costs the same and the whole schedule costs ``budget`` epochs at the final
+    size (EfficientTrain++). Stage ``i`` (from 0) of ``N`` uses RandAugment magnitude
+    ``m0 * i / (N - 1)``: 0, 1, ..., 9 for the ten stages of EfficientTrain++ at ``m0 = 9``.
+    """
+    n = len(sizes)
+    stages, cursor = [], 0.0
+    for i, size in enumerate(sizes):
+        length = (final_size / size) ** 2 * budget / n
+        magnitude = max_magnitude * i / (n - 1) if n > 1 else max_magnitude
+        stages.append(Stage(cursor, cursor + length, int(size), magnitude))
+        cursor += length
+    return stages
+
+
+def efficienttrain_pp(
+    budget: float = DEFAULT_EPOCHS,
+    final_size: int = 224,
+    *,
+    family: str = "resnet",
+    multiple_of: int = 1,
+    round_epochs: bool = False,
+    max_magnitude: float = DEFAULT_MAX_MAGNITUDE,
+) -> Curriculum:
+    """The budgeted 10-stage schedule of EfficientTrain++ for a model family.
+
+    The budget is split into ten equal parts. Part ``i`` (from 0) uses RandAugment magnitude
+    ``m0 * i / 9`` (``i`` itself at the paper's ``m0 = 9``) and the family's size for that part;
+    at size ``B`` it lasts ``(final_size / B)^2 * budget / 10`` epochs, so every part costs the
+    same under the pixel model and the whole run costs ``budget`` epochs at the final size.
+    Sizes scale in proportion to ``final_size / 224``.
+
+    Args:
+        budget: Compute budget in epochs at the final size.
+        final_size: Final input size.
+        family: ``resnet``, ``swin``, ``cswin``, ``deit`` or ``convnext``.
+        multiple_of: Rounding quantum for the sizes.
+        round_epochs: Round stage boundaries to whole epochs (the total cost then differs
+            slightly from the budget).
+        max_magnitude: ``m0``, the magnitude of the last part.
+
+    Returns:
+        The curriculum; its ``epochs`` exceeds the budget, its ``budget`` attribute is set.
+
+    Raises:
+        ValueError: On an unknown family or invalid numbers.
+    """
+    b = _check_epochs(budget)
+    g = _check_final_size(final_size)
+    if family not in ETPP_FAMILIES:
+        raise ValueError(f"unknown EfficientTrain++ family {family!r}; choose one of {', '.join(ETPP_FAMILIES)}")
+    sizes: list[int] = []
+    for size224, tenths in ETPP_FAMILIES[family]:
+        size = g if size224 == 224 else round_size(size224 * g / 224.0, multiple_of, g)
+        sizes += [size] * tenths
+    stages = _budgeted_stages(sizes, b, g, max_magnitude)
+    if round_epochs:
+        bounds = [0.0] + [float(max(round(st.end), 1)) for st in stages]
+        for i in range(1, len(bounds)):
+            bounds[i] = max(bounds[i], bounds[i - 1] + 1)
+        stages = [Stage(bounds[i], bounds[i + 1], st.size, st.magnitude) for i, st in enumerate(stages)]
+    return Curriculum(stages, final_size=g, magnitude_rule="linear", max_magnitude=max_magnitude, name=f"efficienttrain++ ({family})", budget=b)
+
+
+def staircase(sizes: Sequence[int], epochs: float, final_size: int, name: str = "searched", *, max_magnitude: float = DEFAULT_MAX_MAGNITUDE) -> Curriculum:
+    """A curriculum with ``len(sizes)`` equal stages over ``epochs`` (what Algorithm 1 searches).
+
+    Args:
+        sizes: Size of each stage (the last is normally the final size).
+        epochs: Total epochs.
+        final_size: Final size.
+        name: Curriculum name.
+        max_magnitude: ``m0`` of the linear RandAugment ramp.
+
+    Returns:
+        The curriculum, with equal neighbouring sizes merged; the RandAugment magnitude follows
+        the paper's linear rule.
+    """
+    n = len(sizes)
+    stages = [Stage(epochs * i / n, epochs * (i + 1) / n, int(s)) for i, s in enumerate(sizes)]
+    return Curriculum(merge_stages(stages), final_size=final_size, magnitude_rule="linear", max_magnitude=max_magnitude, name=name)
+
+
+def budgeted_staircase(
+    sizes: Sequence[int], budget: float, final_size: int, name: str = "searched (budgeted)", *, max_magnitude: float = DEFAULT_MAX_MAGNITUDE
+) -> Curriculum:
+    """A curriculum whose ``len(sizes)`` stages each cost ``budget / N`` final-size epochs.
+
+    Args:
+        sizes: Size of each stage.
+        budget: Total cost in epochs at the final size.
+        final_size: Final size.
+        name: Curriculum name.
+        max_magnitude: ``m0``, the magnitude of the last stage.
+
+    Returns:
+        The curriculum; stage ``i`` uses RandAugment magnitude ``m0 * i / (N - 1)``.
+    """
+    stages = _budgeted_stages(sizes, budget, final_size, max_magnitude)
+    return Curriculum(stages, final_size=final_size, magnitude_rule="linear", max_magnitude=max_magnitude, name=name, budget=budget)
+
+
+def _relative_pixel_cost(stages: Sequence[Stage], final_size: int) -> float:
+    from ..cost import curriculum_cost
+
+    return curriculum_cost(Curriculum(stages, final_size=final_size)).relative_cost
+
+
+def linear(
+    epochs: float = DEFAULT_EPOCHS,
+    final_size: int = 224,
+    *,
+    start_size: Optional[int] = None,
+    multiple_of: int = 1,
+    target_cost: Optional[float] = None,
+    max_magnitude: float = DEFAULT_MAX_MAGNITUDE,
+) -> Curriculum:
+    """Progressive-learning baseline (Table 13c): ``B`` grows linearly, one size per epoch.
+
+    Epoch ``e`` (from 0) of ``n = ceil(epochs)`` uses
+    ``round(start + (final - start) * e / (n - 1))``. When ``start_size`` is not given it is
+    chosen so that the pixel cost matches ``target_cost`` (by default EfficientTrain's cost for
+    the same length and final size), which is how the paper compares the two at equal cost.
+
+    Args:
+        epochs: Total epochs.
+        final_size: Final input size.
+        start_size: Size of the first epoch; solved for when ``None``.
+        multiple_of: Rounding quantum for the per-epoch sizes.
+        target_cost: Relative pixel cost to match when solving for ``start_size``.
+        max_magnitude: ``m0`` of the linear RandAugment ramp.
+
+    Returns:
+        The curriculum, with neighbouring equal sizes merged into one stage.
+
+    Raises:
+        ValueError: On invalid numbers or a ``start_size`` above ``final_size``.
+    """
+    t = _check_epochs(epochs)
+    g = _check_final_size(final_size)
+    n = int(math.ceil(t - _EPS))
+
+    def build(start: float) -> list[Stage]:
+        out = []
+        for e in range(n):
+            frac = e / (n - 1) if n > 1 else 1.0
+            size = g if e == n - 1 else round_size(start + (g - start) * frac, multiple_of, g)
+            out.append(Stage(float(e), min(float(e + 1), t), size))
+        return merge_stages(out)
+
+    if start_size is None:
+        target = target_cost if target_cost is not None else _relative_pixel_cost(efficienttrain(t, g).stages, g)
+        start = float(min(range(1, g + 1), key=lambda s: abs(_relative_pixel_cost(build(float(s)), g) - target)))
+    else:
+        if not 0 < start_size <= g:
+            raise ValueError(f"start_size must be between 1 and the final size {g}, got {start_size}")
+        start = float(start_size)
+    return Curriculum(build(start), final_size=g, magnitude_rule="linear", max_magnitude=max_magnitude, name="linear")
+
+
+def constant(epochs: float = DEFAULT_EPOCHS, final_size: int = 224, *, max_magnitude: float = DEFAULT_MAX_MAGNITUDE) -> Curriculum:
+    """The baseline: the final size and the full RandAugment magnitude throughout.
+
+    Args:
+        epochs: Total epochs.
+        final_size: Input size.
+        max_magnitude: Constant RandAugment magnitude.
+
+    Returns:
+        A one-stage curriculum.
+    """
+    t = _check_epochs(epochs)
+    g = _check_final_size(final_size)
+    return Curriculum([Stage(0.0, t, g)], final_size=g, magnitude_rule="constant", max_magnitude=max_magnitude, name="baseline")
+
+
+def load_curriculum(path: Union[str, Path]) -> Curriculum:
+    """Read a curriculum from a YAML or JSON file (see :meth:`Curriculum.from_dict`).
+
+    Args:
+        path: File path.
+
+    Returns:
+        The curriculum.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the file cannot be parsed or describes an invalid schedule.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"curriculum file not found: {path}")
+    text = path.read_text()
+    try:
+        spec = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot parse curriculum file {path}: {str(err).splitlines()[0]}") from None
+    try:
+        return Curriculum.from_dict(spec)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+_KINDS = ("efficienttrain", "efficienttrain++", "linear", "constant")
+_ALIASES = {"et": "efficienttrain", "et++": "efficienttrain++", "etpp": "efficienttrain++", "baseline": "constant", "none": "constant"}
+_NAMES = frozenset(_KINDS) | frozenset(_ALIASES)
+
+
+def list_curricula() -> list[str]:
+    """Names accepted by :func:`create_curriculum` (besides a file path)."""
+    return list(_KINDS)
+
+
+def create_curriculum(
+    kind: str = "efficienttrain",
+    epochs: Optional[float] = None,
+    final_size: Optional[int] = None,
+    *,
+    multiple_of: int = 1,
+    family: Optional[str] = None,
+    model: Optional[str] = None,
+    max_magnitude: float = DEFAULT_MAX_MAGNITUDE,
+) -> Curriculum:
+    """Create a curriculum by name, or load one from a file and port it.
+
+    Args:
+        kind: ``efficienttrain``, ``efficienttrain++``, ``linear``, ``constant`` (alias
+            ``none``/``baseline``), or the path of a YAML/JSON file.
+        epochs: Total epochs (for ``efficienttrain++``: the budget); default 300. For a file,
+            ``None`` keeps its length and a number rescales it.
+        final_size: Final input size, default 224; for a file, ``None`` keeps its own.
+        multiple_of: Rounding quantum for the smaller sizes.
+        family: EfficientTrain++ family; inferred from ``model`` when omitted.
+        model: timm model name, used to infer the EfficientTrain++ family.
+        max_magnitude: RandAugment ``m0``.
+
+    Returns:
+        The curriculum.
+
+    Raises:
+        ValueError: On an unknown kind or invalid numbers.
+        FileNotFoundError: If ``kind`` looks like a path that does not exist.
+    """
+    name = _ALIASES.get(kind.lower(), kind.lower())
+    if name not in _KINDS:
+        if is_curriculum_file(kind) or Path(kind).exists():
+            cur = load_curriculum(kind)
+            if epochs is not None or final_size is not None or multiple_of != 1:
+                cur = cur.scaled(epochs=epochs, final_size=final_size, multiple_of=multiple_of)
+            return cur
+        raise ValueError(f"unknown curriculum {kind!r}; choose one of {', '.join(_KINDS)}, none, or a .yaml/.json file")
+    epochs = DEFAULT_EPOCHS if epochs is None else epochs
+    final_size = 224 if final_size is None else final_size
+    if name == "efficienttrain":
+        return efficienttrain(epochs, final_size, multiple_of=multiple_of, max_magnitude=max_magnitude)
+    if name == "efficienttrain++":
+        fam = family or (etpp_family_for_model(model) if model else "resnet")
+        return efficienttrain_pp(epochs, final_size, family=fam, multiple_of=multiple_of, max_magnitude=max_magnitude)
+    if name == "linear":
+        return linear(epochs, final_size, multiple_of=multiple_of, max_magnitude=max_magnitude)
+    return constant(epochs, final_size, max_magnitude=max_magnitude)

@@ -1,0 +1,543 @@
+"""The on-disk format of a training run: file names, typed records, atomic writes and safe reads.
+
+A run directory holds:
+
+==========================  =======================================================================
+``config.yaml``             the :class:`~efficienttrain.runner.TrainConfig` as given
+``curriculum.yaml``         the curriculum (:meth:`~efficienttrain.curricula.Curriculum.to_dict`)
+``last.pt``                 a :class:`Checkpoint`: everything needed to resume exactly
+``epoch_NNN.pt``            :class:`Snapshot` s: the weights of every N-th epoch (``--snapshot-every``)
+``metrics.jsonl`` / ``.csv``  one row of metrics per epoch
+``summary.json``            a :class:`Summary`: final metrics, resolved config and provenance
+``model.safetensors``       the final weights (``model_ema.safetensors`` for the EMA weights)
+==========================  =======================================================================
+
+This module is the only place that knows these names and the keys inside the files; the runner
+writes through it and the analyses, plots and the search read through it. Checkpoints hold only
+tensors, numbers, strings and lists/dicts of those, so they load with
+``torch.load(weights_only=True)``: opening one never runs code from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from .errors import UserError
+
+__all__ = [
+    "RunDir",
+    "Checkpoint",
+    "Snapshot",
+    "Summary",
+    "WeightsFile",
+    "save_checkpoint",
+    "load_checkpoint",
+    "export_safetensors",
+    "read_weights_file",
+    "read_history",
+    "checkpoint_epoch",
+    "FORMAT_VERSION",
+]
+
+FORMAT_VERSION = 1
+PathLike = Union[str, Path]
+_EPOCH_FILE = re.compile(r"epoch[_-]?(\d+)", re.IGNORECASE)
+
+
+# -- files ------------------------------------------------------------------------------------
+def save_checkpoint(state: dict[str, Any], path: PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically: a crash mid-write never leaves a broken file.
+
+    Args:
+        state: The checkpoint dict.
+        path: Destination.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save({"format": FORMAT_VERSION, **state}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu", *, mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``.
+
+    Args:
+        path: Checkpoint file.
+        map_location: Where to put the tensors.
+        mmap: Memory-map the file instead of reading it (cheap peeks at large files).
+
+    Returns:
+        The checkpoint dict.
+
+    Raises:
+        UserError: If the file is missing or not a readable checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise UserError(f"cannot load checkpoint {path} ({str(err).splitlines()[0]}); is it a complete efficienttrain checkpoint?") from None
+
+
+def export_safetensors(state_dict: dict[str, torch.Tensor], path: PathLike, metadata: Optional[dict[str, str]] = None) -> Path:
+    """Save a model state dict as safetensors, atomically (shared tensors are cloned first).
+
+    Args:
+        state_dict: Model weights.
+        path: Destination ``.safetensors`` file.
+        metadata: String metadata stored in the header.
+
+    Returns:
+        The path written.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file(tensors, str(tmp), metadata=metadata or {})
+    os.replace(tmp, path)
+    return path
+
+
+def read_history(run_dir: PathLike) -> list[dict[str, Any]]:
+    """Read the per-epoch rows of a run directory's ``metrics.jsonl``.
+
+    Args:
+        run_dir: Run directory.
+
+    Returns:
+        The rows, in order.
+
+    Raises:
+        FileNotFoundError: If the run has no metrics.
+    """
+    return RunDir(run_dir).history()
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists, recursively (YAML, JSON and weights_only loading all want lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- records ----------------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    """``last.pt``: the complete state of a run at a step boundary.
+
+    Attributes:
+        config: The run's config (``TrainConfig.to_dict()``).
+        curriculum: The curriculum (``Curriculum.to_dict()``); a resume must use the same.
+        model: Model weights.
+        optimizer: Optimizer state.
+        scheduler: LR scheduler state.
+        sampler: Position of the sampler (:class:`~efficienttrain.data.SamplerState` as a dict).
+        num_updates: Optimizer updates so far.
+        rng: States of the global generators (Python, NumPy, torch, CUDA).
+        history: The per-epoch metric rows so far.
+        train_time: Training wall time of the completed epochs.
+        total_time: The same with evaluation.
+        epoch_elapsed: Training time already spent in the interrupted epoch.
+        world_size: Processes of the run.
+        final_size: Final (evaluation) input size.
+        num_classes: Classes of the data.
+        steps: Settings that fix the sample order and the step count (must match on resume).
+        objective: The training objective (``classification`` by default).
+        ema: EMA weights, if any.
+        scaler: AMP grad-scaler state, if any.
+        sessions: Provenance of every process that trained the run
+            (:class:`~efficienttrain.provenance.Session` dicts).
+    """
+
+    config: dict[str, Any]
+    curriculum: dict[str, Any]
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    sampler: dict[str, Any]
+    num_updates: int
+    rng: dict[str, Any]
+    history: list[dict[str, Any]]
+    train_time: float
+    total_time: float
+    epoch_elapsed: float
+    world_size: int
+    final_size: int
+    num_classes: int
+    steps: dict[str, int]
+    objective: str = "classification"
+    ema: Optional[dict[str, Any]] = None
+    scaler: Optional[dict[str, Any]] = None
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict written to disk (shallow: tensors are not copied)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Checkpoint":
+        """Read a loaded ``last.pt``; keys missing in files of older versions take their defaults.
+
+        Raises:
+            UserError: If a required key is missing (not a resumable checkpoint).
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        defaults = {"epoch_elapsed": 0.0, "world_size": 1, "steps": {}, "history": [], "train_time": 0.0, "total_time": 0.0}
+        values = {**defaults, **{k: v for k, v in data.items() if k in names}}
+        missing = sorted(required - set(values))
+        if missing:
+            raise UserError(f"the checkpoint lacks {', '.join(missing)}; is it a resumable last.pt of an efficienttrain run?")
+        return cls(**values)
+
+
+@dataclass
+class Snapshot:
+    """``epoch_NNN.pt``: the weights after one epoch, for analyses across training (not resumable).
+
+    Attributes:
+        config: The run's config.
+        curriculum: The curriculum as a dict.
+        model: Model weights.
+        epoch: Epochs of training behind the weights.
+        history: Metric rows up to that epoch.
+        final_size: Final input size.
+        num_classes: Classes of the data.
+        ema: EMA weights, if any.
+    """
+
+    config: dict[str, Any]
+    curriculum: dict[str, Any]
+    model: dict[str, Any]
+    epoch: int
+    history: list[dict[str, Any]]
+    final_size: int
+    num_classes: int
+    ema: Optional[dict[str, Any]] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict written to disk, marked as a snapshot."""
+        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "snapshot": True}
+
+
+@dataclass
+class Summary:
+    """``summary.json``: what a finished (or stopped) run reports.
+
+    Attributes:
+        name: Run name.
+        model: timm model name.
+        curriculum: Curriculum name.
+        epochs: Length of the curriculum in epochs.
+        final_size: Final input size.
+        final_top1: Top-1 (%) after the last epoch.
+        best_top1: Best top-1 over epochs.
+        final_top5: Top-5 after the last epoch.
+        train_time_s: Training wall time, evaluation excluded.
+        total_time_s: Wall time with evaluation.
+        theoretical_speedup: Speedup the pixel cost model predicts.
+        completed: Whether the curriculum ran to its end.
+        bad_images: Unreadable images skipped.
+        config: The config with every default resolved.
+        sessions: Provenance of every process that trained the run.
+        final_ema_top1: Top-1 of the EMA weights, if kept.
+        objective: The training objective.
+    """
+
+    name: str
+    model: str
+    curriculum: str
+    epochs: float
+    final_size: int
+    final_top1: float
+    best_top1: float
+    final_top5: float
+    train_time_s: float
+    total_time_s: float
+    theoretical_speedup: float
+    completed: bool
+    bad_images: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    final_ema_top1: Optional[float] = None
+    objective: str = "classification"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (an unset EMA top-1 is left out)."""
+        out = _plain(dataclasses.asdict(self))
+        if out["final_ema_top1"] is None:
+            del out["final_ema_top1"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Summary":
+        """Read a ``summary.json`` dict; unknown keys (from newer versions) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# -- weights files of any origin ---------------------------------------------------------------
+@dataclass
+class WeightsFile:
+    """Model weights read from a checkpoint, a snapshot, a plain state dict or a safetensors file.
+
+    Attributes:
+        path: The file.
+        kind: ``checkpoint``, ``snapshot``, ``state_dict`` or ``safetensors``.
+        model: The weights.
+        ema: EMA weights (runner checkpoints with EMA only).
+        config: The runner's config (empty when the file does not hold one).
+        curriculum: The curriculum as a dict, when recorded.
+        epoch: Epochs of training behind the weights, when known.
+        final_size: Final input size, when recorded.
+        num_classes: Classes, when recorded.
+        model_name: timm model name, when recorded.
+    """
+
+    path: Path
+    kind: str
+    model: dict[str, torch.Tensor]
+    ema: Optional[dict[str, torch.Tensor]] = None
+    config: dict[str, Any] = field(default_factory=dict)
+    curriculum: Optional[dict[str, Any]] = None
+    epoch: Optional[int] = None
+    final_size: Optional[int] = None
+    num_classes: Optional[int] = None
+    model_name: Optional[str] = None
+
+
+def checkpoint_epoch(ckpt: dict[str, Any], path: Optional[PathLike] = None) -> Optional[int]:
+    """How many epochs of training a loaded checkpoint or snapshot holds.
+
+    Args:
+        ckpt: The loaded dict.
+        path: Its file, whose name (``epoch_012.pt``) is the last resort.
+
+    Returns:
+        The epoch count, or ``None`` when nothing tells it.
+    """
+    if isinstance(ckpt.get("epoch"), (int, float)):
+        return int(ckpt["epoch"])
+    sampler = ckpt.get("sampler")
+    if isinstance(sampler, dict) and isinstance(sampler.get("epoch"), (int, float)):
+        return int(sampler["epoch"])
+    history = ckpt.get("history")
+    if isinstance(history, list) and history and isinstance(history[-1], dict) and "epoch" in history[-1]:
+        return int(history[-1]["epoch"])
+    return epoch_from_name(Path(path)) if path is not None else None
+
+
+def epoch_from_name(path: Path) -> Optional[int]:
+    """The epoch in a snapshot's file name (``epoch_012.pt`` -> 12), or ``None``."""
+    match = _EPOCH_FILE.search(path.stem)
+    return int(match.group(1)) if match else None
+
+
+def _final_size(ckpt: dict[str, Any], config: dict[str, Any]) -> Optional[int]:
+    if isinstance(ckpt.get("final_size"), int):
+        return int(ckpt["final_size"])
+    if not config:
+        return None
+    from .data.datasets import default_final_size
+
+    return default_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
+
+
+def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+        state = {} if header_only else load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - any parse failure is a bad file for the user
+        raise UserError(f"cannot read {path} as safetensors ({str(err).splitlines()[0]}); is the file complete?") from None
+    number = {k: int(meta[k]) for k in ("num_classes", "final_size") if meta.get(k, "").isdigit()}
+    return WeightsFile(path, "safetensors", state, epoch=epoch_from_name(path), model_name=meta.get("model"), **number)
+
+
+def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFile:
+    """Read the weights (and whatever the file records about them) from any supported file.
+
+    Args:
+        path: A runner checkpoint or snapshot (``.pt``), a plain state dict (``.pt``/``.pth``),
+            or a ``.safetensors`` file.
+        header_only: Memory-map ``.pt`` files and skip safetensors tensors: a cheap look at the
+            config, epoch and sizes (the tensors of a mapped file are still usable).
+
+    Returns:
+        The :class:`WeightsFile`.
+
+    Raises:
+        UserError: If the file is missing, unreadable or holds no state dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path, header_only)
+    ckpt = load_checkpoint(path, mmap=header_only)
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("model"), dict):
+        config = dict(ckpt.get("config") or {}) if isinstance(ckpt.get("config"), dict) else {}
+        return WeightsFile(
+            path,
+            "snapshot" if ckpt.get("snapshot") else "checkpoint",
+            ckpt["model"],
+            ema=ckpt.get("ema"),
+            config=config,
+            curriculum=ckpt.get("curriculum") or None,
+            epoch=checkpoint_epoch(ckpt, path),
+            final_size=_final_size(ckpt, config),
+            num_classes=ckpt.get("num_classes"),
+            model_name=config.get("model"),
+        )
+    if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return WeightsFile(path, "state_dict", ckpt, epoch=epoch_from_name(path))
+    raise UserError(f"{path} does not hold a state dict or an efficienttrain checkpoint")
+
+
+# -- the directory -----------------------------------------------------------------------------
+class RunDir:
+    """The files of one run directory.
+
+    Args:
+        path: The run directory (need not exist yet).
+    """
+
+    CHECKPOINT = "last.pt"
+    SUMMARY = "summary.json"
+    METRICS_JSONL = "metrics.jsonl"
+    METRICS_CSV = "metrics.csv"
+    CONFIG = "config.yaml"
+    CURRICULUM = "curriculum.yaml"
+    MODEL = "model.safetensors"
+    MODEL_EMA = "model_ema.safetensors"
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """``last.pt``."""
+        return self.path / self.CHECKPOINT
+
+    def snapshot_path(self, epoch: int) -> Path:
+        """``epoch_NNN.pt`` of an epoch."""
+        return self.path / f"epoch_{epoch:03d}.pt"
+
+    def snapshots(self) -> list[Path]:
+        """The snapshot files, in epoch order."""
+        found = [p for p in self.path.glob("epoch_*.pt") if epoch_from_name(p) is not None]
+        return sorted(found, key=lambda p: epoch_from_name(p) or 0)
+
+    # -- writing ------------------------------------------------------------------------------
+    def prepare(self, config: dict[str, Any], curriculum_yaml: str) -> None:
+        """Create the directory and write ``config.yaml`` and ``curriculum.yaml``."""
+        import yaml
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / self.CONFIG).write_text(yaml.safe_dump(_plain(config), sort_keys=False))
+        (self.path / self.CURRICULUM).write_text(curriculum_yaml)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> Path:
+        """Write ``last.pt`` atomically."""
+        return save_checkpoint(checkpoint.to_dict(), self.checkpoint_path)
+
+    def save_snapshot(self, snapshot: Snapshot) -> Path:
+        """Write ``epoch_NNN.pt``."""
+        return save_checkpoint(snapshot.to_dict(), self.snapshot_path(snapshot.epoch))
+
+    def write_summary(self, summary: Summary) -> Path:
+        """Write ``summary.json``."""
+        path = self.path / self.SUMMARY
+        path.write_text(json.dumps(summary.to_dict(), indent=2))
+        return path
+
+    def export_weights(self, state_dict: dict[str, torch.Tensor], metadata: dict[str, str], *, ema: bool = False) -> Path:
+        """Export final weights as ``model.safetensors`` (or ``model_ema.safetensors``)."""
+        return export_safetensors(state_dict, self.path / (self.MODEL_EMA if ema else self.MODEL), metadata)
+
+    # -- reading ------------------------------------------------------------------------------
+    def load_checkpoint(self) -> Checkpoint:
+        """Read ``last.pt``.
+
+        Raises:
+            UserError: If it is missing, unreadable or incomplete.
+        """
+        return Checkpoint.from_dict(load_checkpoint(self.checkpoint_path))
+
+    def summary(self) -> Optional[Summary]:
+        """``summary.json``, or ``None`` when the run has not written one."""
+        path = self.path / self.SUMMARY
+        if not path.is_file():
+            return None
+        return Summary.from_dict(json.loads(path.read_text()))
+
+    def completed(self) -> bool:
+        """Whether the run's summary says it ran to the end."""
+        summary = self.summary()
+        return bool(summary and summary.completed)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The per-epoch metric rows.
+
+        Raises:
+            FileNotFoundError: If the run has no metrics.
+        """
+        path = self.path / self.METRICS_JSONL
+        if not path.is_file():
+            raise FileNotFoundError(f"no metrics.jsonl in {self.path}; is it an efficienttrain run directory?")
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def weight_files(self) -> list[Path]:
+        """The files an analysis across training reads: snapshots in epoch order, else the final weights.
+
+        ``last.pt`` is added after the snapshots when it is further along than the last one.
+
+        Raises:
+            UserError: If the directory holds none.
+        """
+        snapshots = self.snapshots()
+        last = self.checkpoint_path
+        if snapshots:
+            if last.is_file():
+                try:
+                    last_epoch = read_weights_file(last, header_only=True).epoch
+                except UserError:
+                    last_epoch = None
+                if last_epoch is not None and last_epoch > (epoch_from_name(snapshots[-1]) or 0):
+                    snapshots.append(last)
+            return snapshots
+        for candidate in (last, self.path / self.MODEL):
+            if candidate.is_file():
+                return [candidate]
+        raise UserError(
+            f"no checkpoints in {self.path} (looked for epoch_*.pt, last.pt, model.safetensors); "
+            "train with --snapshot-every 1 to keep per-epoch weights, or pass checkpoint files"
+        )

@@ -1,0 +1,201 @@
+"""Building a run from its config: validate every input first, then build the parts the loop uses.
+
+:func:`build_parts` checks the output directory, the curriculum, the data and the model in that
+order and raises a :class:`~efficienttrain.errors.UserError` for the first problem, before
+anything is written. The order of the steps that draw random numbers (seeding, then the datasets,
+then the model's initialisation) is fixed: it decides the run's numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from ..curricula import Curriculum, create_curriculum, is_curriculum_file
+from ..data.datasets import DatasetPair, build_datasets, dataset_stats
+from ..data.sampler import CurriculumBatchSampler, CurriculumDataset
+from ..data.transforms import build_eval_transform, randaugment_magnitude
+from ..errors import UserError
+from ..models import load_weights
+from ..rundir import Checkpoint, RunDir
+from .config import TrainConfig
+from .distributed import Runtime, ignore_stop_signals, track_loader
+from .objectives import Objective, make_objective
+from .optim import Optimisation, build_optimisation
+from .state import seed_everything
+
+__all__ = ["TrainingParts", "build_parts", "build_curriculum"]
+
+
+@dataclass
+class TrainingParts:
+    """Everything a run is made of, built by :func:`build_parts`.
+
+    Attributes:
+        runtime: Device, ranks and AMP of this process.
+        run_dir: The output directory.
+        curriculum: The curriculum.
+        data: Train and validation datasets.
+        objective: What is optimised and how it is evaluated.
+        model: The model (unwrapped).
+        train_model: The model the steps call (``model`` under DDP's wrapper when distributed).
+        sampler: The curriculum sampler of the training loader.
+        train_loader: The training loader.
+        val_loader: The validation loader (this rank's shard).
+        optim: Optimizer, schedule, EMA and grad scaler.
+        resume: The checkpoint to resume, until the loop has restored it.
+    """
+
+    runtime: Runtime
+    run_dir: RunDir
+    curriculum: Curriculum
+    data: DatasetPair
+    objective: Objective
+    model: nn.Module
+    train_model: nn.Module
+    sampler: CurriculumBatchSampler
+    train_loader: DataLoader
+    val_loader: DataLoader
+    optim: Optimisation
+    resume: Optional[Checkpoint] = None
+
+
+def build_parts(
+    cfg: TrainConfig, runtime: Runtime, curriculum: Optional[Curriculum] = None, *, log: Callable[[str], None] = print, progress: bool = False
+) -> TrainingParts:
+    """Validate the inputs and build data, model, curriculum and optimisation.
+
+    Args:
+        cfg: The run's config.
+        runtime: This process's device, ranks and AMP.
+        curriculum: A curriculum to use instead of the one ``cfg.curriculum`` names.
+        log: Receives informational lines.
+        progress: Show a progress bar while preloading images.
+
+    Returns:
+        The :class:`TrainingParts`.
+
+    Raises:
+        UserError: On any problem with the data, model, sizes, config or output directory.
+    """
+    run_dir = RunDir(cfg.output_dir())
+    resume = _checkpoint_to_resume(cfg, run_dir)
+    seed_everything(cfg.seed)
+    curriculum = build_curriculum(cfg, curriculum)
+    objective = make_objective(cfg)
+    data = _build_data(cfg, objective, curriculum.final_size, runtime, progress)
+    model = _build_model(cfg, objective, data, curriculum, runtime, resume is None, log)
+    sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, runtime)
+    batches = [sampler.batches_in_epoch(e) for e in range(curriculum.num_epochs)]
+    optim = build_optimisation(cfg, model, runtime, batches, sampler.steps_per_epoch, curriculum.epochs)
+    objective.setup(data.num_classes)
+    train_model = model
+    if runtime.world_size > 1:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+    return TrainingParts(runtime, run_dir, curriculum, data, objective, model, train_model, sampler, train_loader, val_loader, optim, resume)
+
+
+def _checkpoint_to_resume(cfg: TrainConfig, run_dir: RunDir) -> Optional[Checkpoint]:
+    path = run_dir.checkpoint_path
+    if cfg.resume:
+        if not path.is_file():
+            raise UserError(f"--resume: no checkpoint at {path}; start without --resume or point --output to the run")
+        return run_dir.load_checkpoint()
+    if path.exists():
+        raise UserError(f"{run_dir.path} already holds a checkpoint; pass --resume to continue it, or choose another --output")
+    return None
+
+
+def build_curriculum(cfg: TrainConfig, curriculum: Optional[Curriculum] = None) -> Curriculum:
+    """The run's curriculum: ``curriculum`` if given, else the one ``cfg.curriculum`` names.
+
+    A curriculum file keeps its own length and final size unless ``--epochs``/``--final-size``
+    are given; the named curricula default to 300 epochs and the data's final size. ``--magnitude``
+    then replaces the magnitude rule, and the RandAugment config's magnitude is ``m0``.
+
+    Raises:
+        UserError: If the curriculum is unknown, its file is missing, or its settings are invalid.
+    """
+    m0 = randaugment_magnitude(cfg.randaugment)
+    cur = curriculum
+    if cur is None:
+        final_size = cfg.final_size if is_curriculum_file(cfg.curriculum) else cfg.resolved_final_size()
+        try:
+            cur = create_curriculum(
+                cfg.curriculum, cfg.epochs, final_size, multiple_of=cfg.multiple_of, family=cfg.etpp_family, model=cfg.model, max_magnitude=m0
+            )
+        except FileNotFoundError as err:
+            raise UserError(str(err)) from None
+        except ValueError as err:
+            raise UserError(f"--curriculum: {err}") from None
+    return cur.with_magnitude(cfg.magnitude, m0) if cfg.magnitude else cur
+
+
+def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime: Runtime, progress: bool) -> DatasetPair:
+    stats = dataset_stats(cfg.data)
+    norm = {"mean": stats[0], "std": stats[1]} if stats else {}
+    data = build_datasets(
+        cfg.data,
+        train_transform=objective.train_transform(final_size, norm),
+        eval_transform=build_eval_transform(final_size, crop_pct=cfg.resolved_crop_pct(final_size), **norm),
+        data_root=cfg.data_root,
+        download=cfg.download,
+        preload=cfg.preload,
+        preload_max_size=cfg.preload_max_size,
+        skip_bad_images=cfg.skip_bad_images,
+        demo_per_class=cfg.demo_per_class,
+        demo_val_per_class=cfg.demo_val_per_class,
+        demo_image_size=cfg.demo_image_size,
+        seed=cfg.seed,
+        val_split=cfg.val_split,
+        progress=progress,
+    )
+    if len(data.train) < cfg.batch_size * runtime.world_size:
+        raise UserError(f"the training set has {len(data.train)} images, fewer than one batch of {cfg.batch_size} per process; lower --batch-size")
+    return data
+
+
+def _build_model(
+    cfg: TrainConfig, objective: Objective, data: DatasetPair, curriculum: Curriculum, runtime: Runtime, fresh_run: bool, log: Callable[[str], None]
+) -> nn.Module:
+    model = objective.build_model(data.num_classes, curriculum.final_size)
+    if cfg.init_from and fresh_run:
+        fresh = load_weights(model, cfg.init_from)
+        more = "..." if len(fresh) > 4 else ""
+        log(f"initialised from {cfg.init_from}" + (f" (re-initialised: {', '.join(fresh[:4])}{more})" if fresh else ""))
+    model.to(runtime.device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    objective.check_model(model, curriculum.sizes, curriculum.final_size, runtime.device)
+    if cfg.tensorboard and runtime.is_main:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard (or efficienttrain[tensorboard])") from None
+    return model
+
+
+def _build_loaders(cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, runtime: Runtime) -> tuple[CurriculumBatchSampler, DataLoader, DataLoader]:
+    workers = cfg.resolved_workers()
+    train_set = CurriculumDataset(data.train, crop_op=cfg.crop_op)
+    sampler = CurriculumBatchSampler(
+        train_set, curriculum, cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
+        num_replicas=runtime.world_size, rank=runtime.rank, crop_in_workers=cfg.crop_in_workers,
+    )  # fmt: skip
+    common: dict[str, Any] = {"num_workers": workers, "pin_memory": runtime.device.type == "cuda"}
+    if workers > 0:
+        common.update(persistent_workers=cfg.persistent_workers, worker_init_fn=ignore_stop_signals)
+    # Private generators keep the loaders from drawing their workers' base seed from the global
+    # RNG: with persistent workers that draw happens once per run, at a point that differs
+    # between an uninterrupted and a resumed run, and would shift the global stream.
+    train_loader = DataLoader(train_set, batch_sampler=sampler, generator=torch.Generator().manual_seed(cfg.seed), **common)
+    val = data.val if runtime.world_size == 1 else Subset(data.val, list(range(runtime.rank, len(data.val), runtime.world_size)))
+    val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, shuffle=False, generator=torch.Generator().manual_seed(cfg.seed), **common)
+    if workers > 0:
+        track_loader(train_loader)
+        track_loader(val_loader)
+    return sampler, train_loader, val_loader

@@ -1,0 +1,84 @@
+"""What a run shows while it trains: the per-epoch progress bar with its ETA, and the epoch line.
+
+The ETA weighs the remaining epochs by their cost under the pixel model, so the short early
+epochs of a curriculum do not make it optimistic.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional, Sequence
+
+from ..curricula import Settings
+
+__all__ = ["EpochProgress", "epoch_line", "hms"]
+
+
+def hms(seconds: float) -> str:
+    """``1:02:03`` or ``2:03``."""
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class EpochProgress:
+    """A tqdm bar over one epoch's batches, with stage, size, magnitude, loss, speed and ETA.
+
+    Args:
+        enabled: Show the bar (``False`` makes every call a no-op).
+        epoch: The epoch, from 0.
+        num_epochs: Epochs of the curriculum.
+        n_batches: Batches of this epoch.
+        start_step: First batch (non-zero when resuming mid-epoch).
+        epoch_costs: Pixel cost of every epoch of the curriculum, relative to a final-size epoch.
+        elapsed_before: Training seconds spent before this epoch's first batch (for the ETA).
+    """
+
+    def __init__(
+        self, enabled: bool, epoch: int, num_epochs: int, n_batches: int, start_step: int, epoch_costs: Sequence[float], elapsed_before: float
+    ) -> None:
+        self.bar: Optional[Any] = None
+        self.epoch = epoch
+        self.n_batches = n_batches
+        self.start_step = start_step
+        self.epoch_costs = list(epoch_costs)
+        self.elapsed_before = elapsed_before
+        self.t_start = time.perf_counter()
+        self.done_cost = sum(self.epoch_costs[:epoch]) + self.epoch_costs[epoch] * start_step / max(n_batches, 1)
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n_batches, initial=start_step, desc=f"epoch {epoch + 1}/{num_epochs}", leave=False, dynamic_ncols=True)
+
+    def update(self, step: int, settings: Settings, size: int, mean_loss: float, images: int) -> None:
+        """Advance by one batch (``step`` just finished) and refresh the fields."""
+        if self.bar is None:
+            return
+        elapsed = time.perf_counter() - self.t_start
+        frac_cost = self.done_cost + self.epoch_costs[self.epoch] * (step + 1 - self.start_step) / max(self.n_batches, 1)
+        spent = self.elapsed_before + elapsed
+        eta = spent / frac_cost * (sum(self.epoch_costs) - frac_cost) if frac_cost > 0 else 0.0
+        self.bar.set_postfix_str(
+            f"stage {settings.stage + 1} B={size} m={settings.magnitude:.2f} loss {mean_loss:.3f} "
+            f"{images / max(elapsed, 1e-9):.0f} img/s ETA {hms(eta)}"
+        )
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
+    """The line logged after each epoch, from its metrics row."""
+    line = (
+        f"epoch {row['epoch']}/{num_epochs}  B={row['size']}  m={row['magnitude']:.2f}  "
+        f"loss {row['train_loss']:.3f}  top1 {row['top1']:.2f}%  top5 {row['top5']:.2f}%  "
+        f"{row['epoch_time']:.1f}s ({row['images_per_s']:.0f} img/s)"
+    )
+    if "ema_top1" in row:
+        line += f"  ema top1 {row['ema_top1']:.2f}%"
+    return line

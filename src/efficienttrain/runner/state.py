@@ -1,0 +1,217 @@
+"""The loop's own state between steps, the random generators an exact resume restores, and the
+conversion between them and the run directory's records.
+
+:class:`RunState` is what the loop carries from one epoch to the next (position, update count,
+history, timings). Together with the model, the optimizer and the RNG states it makes up a
+:class:`~efficienttrain.rundir.Checkpoint` (:func:`make_checkpoint`, :func:`restore`); the file
+format itself is :mod:`efficienttrain.rundir`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.sampler import SamplerState
+from ..errors import UserError
+from ..rundir import Checkpoint, Snapshot
+
+if TYPE_CHECKING:
+    from .build import TrainingParts
+    from .config import TrainConfig
+
+__all__ = [
+    "RunState",
+    "EpochTally",
+    "capture_rng",
+    "restore_rng",
+    "seed_everything",
+    "weights_checksum",
+    "step_signature",
+    "make_checkpoint",
+    "make_snapshot",
+    "restore",
+]
+
+
+@dataclass
+class RunState:
+    """Where a run stands.
+
+    Attributes:
+        epoch: The epoch to train next, from 0.
+        step: The batch of that epoch to train next (non-zero after a mid-epoch stop).
+        num_updates: Optimizer updates so far.
+        history: One metrics row per finished epoch.
+        train_time: Training wall time of the finished epochs (evaluation excluded).
+        total_time: Wall time of the finished epochs with evaluation.
+        epoch_elapsed: Training time already spent in ``epoch`` (after a mid-epoch stop).
+    """
+
+    epoch: int = 0
+    step: int = 0
+    num_updates: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_time: float = 0.0
+    total_time: float = 0.0
+    epoch_elapsed: float = 0.0
+
+
+@dataclass
+class EpochTally:
+    """What one epoch's training steps add up to.
+
+    Attributes:
+        loss_sum: Sum of the batch losses.
+        batches: Batches trained.
+        images: Images trained.
+        last_size: Input size of the last batch.
+        stopped_at: The next step, when a stop request ended the epoch early; else ``None``.
+    """
+
+    loss_sum: float = 0.0
+    batches: int = 0
+    images: int = 0
+    last_size: int = 0
+    stopped_at: Optional[int] = None
+
+    @property
+    def mean_loss(self) -> float:
+        """Mean batch loss (0 before the first batch)."""
+        return self.loss_sum / max(self.batches, 1)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator the main process draws from: torch (init, drop-path), NumPy (timm's Mixup) and Python's."""
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
+def capture_rng() -> dict[str, Any]:
+    """The state of Python's, NumPy's and torch's (CPU and CUDA) global generators."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "name": np_state[0],
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Restore generator states saved by :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+def weights_checksum(model: nn.Module) -> str:
+    """SHA-256 of a model's state dict (names and raw bytes), to compare weights across runs."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# -- RunState <-> the run directory's records ----------------------------------------------------
+def step_signature(cfg: "TrainConfig", parts: "TrainingParts") -> dict[str, int]:
+    """Settings that fix the order of samples and the step count: a resume must not change them."""
+    return {
+        "batch_size": cfg.batch_size,
+        "accum_steps": cfg.accum_steps,
+        "seed": cfg.seed,
+        "steps_per_epoch": parts.sampler.steps_per_epoch,
+        "total_updates": parts.optim.total_updates,
+    }
+
+
+def make_checkpoint(cfg: "TrainConfig", parts: "TrainingParts", state: RunState, sessions: list[dict[str, Any]]) -> Checkpoint:
+    """Everything an exact resume needs, at ``state``'s position."""
+    optim = parts.optim
+    return Checkpoint(
+        config=cfg.to_dict(),
+        curriculum=parts.curriculum.to_dict(),
+        model=parts.model.state_dict(),
+        optimizer=optim.optimizer.state_dict(),
+        scheduler=optim.scheduler.state_dict(),
+        sampler=parts.sampler.state(state.epoch, state.step).to_dict(),
+        num_updates=state.num_updates,
+        rng=capture_rng(),
+        history=state.history,
+        train_time=state.train_time,
+        total_time=state.total_time,
+        epoch_elapsed=state.epoch_elapsed,
+        world_size=parts.runtime.world_size,
+        final_size=parts.curriculum.final_size,
+        num_classes=parts.data.num_classes,
+        steps=step_signature(cfg, parts),
+        objective=parts.objective.name,
+        ema=optim.ema.module.state_dict() if optim.ema is not None else None,
+        scaler=optim.scaler.state_dict() if optim.scaler is not None else None,
+        sessions=sessions,
+    )
+
+
+def make_snapshot(cfg: "TrainConfig", parts: "TrainingParts", state: RunState) -> Snapshot:
+    """The weights after ``state.epoch`` epochs, for analyses across training."""
+    ema = parts.optim.ema
+    return Snapshot(
+        config=cfg.to_dict(),
+        curriculum=parts.curriculum.to_dict(),
+        model=parts.model.state_dict(),
+        epoch=state.epoch,
+        history=state.history,
+        final_size=parts.curriculum.final_size,
+        num_classes=parts.data.num_classes,
+        ema=ema.module.state_dict() if ema is not None else None,
+    )
+
+
+def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> RunState:
+    """Load a checkpoint into the parts (weights, optimizer, schedule, EMA, scaler, RNG).
+
+    Returns:
+        The :class:`RunState` to continue from.
+
+    Raises:
+        UserError: If the checkpoint was made with another curriculum, process count, or
+            settings that fix the sample order (batch size, accumulation, seed).
+    """
+    if ckpt.curriculum and ckpt.curriculum != parts.curriculum.to_dict():
+        raise UserError("--resume: the checkpoint was made with a different curriculum; resume with the original settings")
+    if ckpt.world_size != parts.runtime.world_size:
+        raise UserError(f"--resume: the checkpoint was made with {ckpt.world_size} processes, not {parts.runtime.world_size}; resume with the same number")
+    signature = step_signature(cfg, parts)
+    if ckpt.steps and ckpt.steps != signature:
+        changed = [k for k, v in signature.items() if ckpt.steps.get(k) != v]
+        raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
+    optim = parts.optim
+    parts.model.load_state_dict(ckpt.model)
+    optim.optimizer.load_state_dict(ckpt.optimizer)
+    optim.scheduler.load_state_dict(ckpt.scheduler)
+    if optim.ema is not None and ckpt.ema is not None:
+        optim.ema.module.load_state_dict(ckpt.ema)
+    if optim.scaler is not None and ckpt.scaler is not None:
+        optim.scaler.load_state_dict(ckpt.scaler)
+    restore_rng(ckpt.rng)
+    position = SamplerState.from_dict(ckpt.sampler)
+    return RunState(position.epoch, position.start_step, int(ckpt.num_updates), list(ckpt.history), ckpt.train_time, ckpt.total_time, ckpt.epoch_elapsed)
