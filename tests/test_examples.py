@@ -68,3 +68,13 @@ def test_timm_script(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert float(rows[-1]["lr"]) < float(rows[0]["lr"])  # the cosine schedule ran to its end
+
+
+def test_mae_pretrain_then_finetune(tmp_path: Path) -> None:
+    out = run_example(
+        "mae_pretrain_finetune.py", "--per-class", "4", "--val-per-class", "2", "--image-size", "32", "--batch-size", "8",
+        "--pretrain-epochs", "2", "--finetune-epochs", "1", "--workers", "1", "--threads", "1", "--output", str(tmp_path / "run"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "pretraining: k-NN top-1" in out and "fine-tuning: top-1" in out
+    assert "initialised from" in out and (tmp_path / "run" / "pretrain" / "model.safetensors").is_file()

@@ -29,6 +29,7 @@ __all__ = [
     "pixel_cost",
     "token_cost",
     "token_cost_for_model",
+    "mae_token_cost_for_model",
     "measured_cost",
     "curriculum_cost",
     "cost_between",
@@ -99,6 +100,33 @@ def token_cost_for_model(model: Union[str, torch.nn.Module]) -> CostFunction:
 
     def cost(size: int) -> float:
         return token_cost(size, patch_size=patch_size, embed_dim=dim, num_prefix_tokens=prefix)
+
+    return cost
+
+
+def mae_token_cost_for_model(mae: torch.nn.Module) -> CostFunction:
+    """Per-image cost of an :class:`~efficienttrain.mae.MAE` step at each size, from token counts.
+
+    The encoder's blocks see the visible patches and the prefix tokens, the decoder's blocks all
+    patches; each block costs :func:`token_cost`'s ``n * d * (12 d + 2 n)`` at its own width.
+
+    Args:
+        mae: The MAE model.
+
+    Returns:
+        A cost function of the size.
+    """
+    enc, dec = mae.encoder, mae.decoder
+    patch, prefix = enc.patch_size, enc.num_prefix_tokens
+    enc_depth, dec_depth = len(enc.vit.blocks), len(dec.blocks)
+
+    def block(n: int, d: int) -> float:
+        return float(n) * d * (12.0 * d + 2.0 * n)
+
+    def cost(size: int) -> float:
+        n = (size // patch) ** 2
+        keep = min(max(int(round(n * (1.0 - mae.mask_ratio))), 1), n - 1)
+        return enc_depth * block(keep + prefix, enc.embed_dim) + dec_depth * block(n + prefix, dec.dim)
 
     return cost
 

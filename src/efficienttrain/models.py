@@ -199,6 +199,9 @@ def load_weights(model: nn.Module, path: Any) -> list[str]:
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
-        raise UserError(f"no weights in {path} match the model; is it a checkpoint of the same architecture?")
+        raise UserError(
+            f"no weights in {path} match the model; is it a checkpoint of the same architecture? "
+            "(of an --objective mae run, use its model.safetensors: the exported encoder)"
+        )
     model.load_state_dict(usable, strict=False)
     return sorted(set(own) - set(usable))

@@ -164,7 +164,7 @@ class Checkpoint:
         final_size: Final (evaluation) input size.
         num_classes: Classes of the data.
         steps: Settings that fix the sample order and the step count (must match on resume).
-        objective: The training objective (``classification`` by default).
+        objective: The training objective (``classification`` or ``mae``).
         ema: EMA weights, if any.
         scaler: AMP grad-scaler state, if any.
         sessions: Provenance of every process that trained the run
@@ -252,7 +252,7 @@ class Summary:
         curriculum: Curriculum name.
         epochs: Length of the curriculum in epochs.
         final_size: Final input size.
-        final_top1: Top-1 (%) after the last epoch.
+        final_top1: Top-1 (%) after the last epoch (the k-NN monitor's for self-supervised runs).
         best_top1: Best top-1 over epochs.
         final_top5: Top-5 after the last epoch.
         train_time_s: Training wall time, evaluation excluded.

@@ -7,6 +7,7 @@ layout, an empty split, classes that differ between splits, a failed download, o
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "native_size",
     "default_final_size",
     "dataset_stats",
+    "with_transform",
 ]
 
 CIFAR_SIZE = 32
@@ -84,6 +86,27 @@ def default_final_size(data: str, final_size: Optional[int] = None, demo_image_s
     if final_size:
         return int(final_size)
     return int(native_size(data, demo_image_size) or 224)
+
+
+def with_transform(dataset: Dataset, transform: Optional[Callable]) -> Dataset:
+    """A shallow copy of ``dataset`` that applies ``transform`` instead (the images are shared).
+
+    Args:
+        dataset: A dataset with a ``transform`` attribute (image folders, preloaded images, the
+            demo set, torchvision's CIFAR).
+        transform: The transform of the copy.
+
+    Returns:
+        The copy.
+
+    Raises:
+        TypeError: If the dataset has no ``transform`` attribute.
+    """
+    if not hasattr(dataset, "transform"):
+        raise TypeError(f"{type(dataset).__name__} has no transform attribute to replace")
+    out = copy.copy(dataset)
+    out.transform = transform  # type: ignore[attr-defined]
+    return out
 
 
 def load_image(path: str) -> Image.Image:

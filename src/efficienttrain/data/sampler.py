@@ -246,14 +246,16 @@ class CurriculumDataset(Dataset):
         crop_op: Operator for in-worker cropping: ``lowfreq`` or a down-sampling mode.
         transform: Where to look for RandAugment instead of ``dataset`` (e.g. when the
             transform is applied by a wrapper).
+        expect_randaugment: Warn once when the transform has no RandAugment (turn off for
+            objectives that follow only the size schedule, such as MAE).
     """
 
-    def __init__(self, dataset: Dataset, *, crop_op: str = "lowfreq", transform: Any = None) -> None:
+    def __init__(self, dataset: Dataset, *, crop_op: str = "lowfreq", transform: Any = None, expect_randaugment: bool = True) -> None:
         self.dataset = dataset
         self.crop_op = crop_op
         self._transform_root = transform if transform is not None else dataset
         self.has_randaugment = bool(find_randaugment(self._transform_root))
-        self._warned = False
+        self._warned = not expect_randaugment
         self._magnitude: Optional[float] = None
 
     def __len__(self) -> int:

@@ -89,7 +89,7 @@ def build_parts(
     objective = make_objective(cfg)
     data = _build_data(cfg, objective, curriculum.final_size, runtime, progress)
     model = _build_model(cfg, objective, data, curriculum, runtime, resume is None, log)
-    sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, runtime)
+    sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, runtime, objective.uses_magnitude)
     batches = [sampler.batches_in_epoch(e) for e in range(curriculum.num_epochs)]
     optim = build_optimisation(cfg, model, runtime, batches, sampler.steps_per_epoch, curriculum.epochs)
     objective.setup(data.num_classes)
@@ -179,9 +179,11 @@ def _build_model(
     return model
 
 
-def _build_loaders(cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, runtime: Runtime) -> tuple[CurriculumBatchSampler, DataLoader, DataLoader]:
+def _build_loaders(
+    cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, runtime: Runtime, uses_magnitude: bool
+) -> tuple[CurriculumBatchSampler, DataLoader, DataLoader]:
     workers = cfg.resolved_workers()
-    train_set = CurriculumDataset(data.train, crop_op=cfg.crop_op)
+    train_set = CurriculumDataset(data.train, crop_op=cfg.crop_op, expect_randaugment=uses_magnitude)
     sampler = CurriculumBatchSampler(
         train_set, curriculum, cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
         num_replicas=runtime.world_size, rank=runtime.rank, crop_in_workers=cfg.crop_in_workers,

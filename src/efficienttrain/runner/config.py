@@ -50,7 +50,8 @@ class TrainConfig:
     pretrained: bool = _opt(False, "start from timm's pretrained weights (needs them cached locally)")
     init_from: Optional[str] = _opt(None, "fine-tune from this checkpoint (.pt or .safetensors); a mismatched head is re-initialised")
     drop_path: float = _opt(0.1, "stochastic depth rate")
-    objective: str = _opt("classification", "what to train: classification (supervised, the default)")
+    patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)")
+    objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
     # curriculum
     curriculum: str = _opt("efficienttrain", "efficienttrain, efficienttrain++, linear, none, or a curriculum YAML/JSON file")
     epochs: Optional[float] = _opt(None, "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own")
@@ -86,6 +87,14 @@ class TrainConfig:
     crop_pct: Optional[float] = _opt(None, "evaluation centre-crop fraction (default 0.875, or 1.0 from 384 px)")
     ema: bool = _opt(False, "keep an exponential moving average of the weights and evaluate it too")
     ema_decay: float = _opt(0.9999, "EMA decay")
+    # self-supervised pretraining (--objective mae)
+    mask_ratio: float = _opt(0.75, "mae: fraction of patches masked")
+    decoder_dim: int = _opt(128, "mae: decoder width (a multiple of 4)")
+    decoder_depth: int = _opt(2, "mae: decoder transformer blocks")
+    decoder_heads: int = _opt(4, "mae: decoder attention heads")
+    norm_pix_loss: bool = _opt(True, "mae: reconstruct per-patch normalised pixels")
+    knn_k: int = _opt(20, "mae: neighbours of the k-NN monitor")
+    knn_bank: int = _opt(0, "mae: training images in the k-NN monitor's bank, evenly spaced (0: all)")
     # runtime
     amp: str = _opt("auto", "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), none, bf16, fp16")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N")
@@ -192,6 +201,12 @@ class TrainConfig:
         for name in ("mixup", "cutmix", "smoothing", "reprob", "drop_path", "mixup_prob", "hflip"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be non-negative")
+        if not 0 < self.mask_ratio < 1:
+            raise UserError(f"--mask-ratio must be between 0 and 1, got {self.mask_ratio}")
+        if self.knn_k < 1 or self.knn_bank < 0 or min(self.decoder_dim, self.decoder_depth, self.decoder_heads) < 1:
+            raise UserError("--knn-k, --decoder-dim, --decoder-depth and --decoder-heads must be at least 1, --knn-bank at least 0")
+        if self.patch_size is not None and self.patch_size < 1:
+            raise UserError(f"--patch-size must be positive, got {self.patch_size}")
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise UserError(f"--crop-pct must be in (0, 1], got {self.crop_pct}")
         if self.extra:

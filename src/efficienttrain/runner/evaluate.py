@@ -1,8 +1,8 @@
-"""Evaluation of a classifier on the validation split, at the final size, summed over all ranks."""
+"""Evaluation at the final size: a classifier's accuracy, and the k-NN monitor of self-supervised features."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 import torch.distributed as dist
@@ -10,7 +10,7 @@ from torch import nn
 
 from .distributed import Runtime
 
-__all__ = ["evaluate_classifier"]
+__all__ = ["evaluate_classifier", "knn_accuracy"]
 
 
 @torch.no_grad()
@@ -55,3 +55,52 @@ def evaluate_classifier(model: nn.Module, loader: Iterable, runtime: Runtime, nu
     n = max(totals[3].item(), 1.0)
     return {"top1": 100.0 * totals[0].item() / n, "top5": 100.0 * totals[1].item() / n, "loss": totals[2].item() / n}
 
+
+@torch.no_grad()
+def knn_accuracy(
+    features: Callable[[torch.Tensor], torch.Tensor],
+    bank: Iterable,
+    queries: Iterable,
+    device: torch.device,
+    num_classes: int,
+    *,
+    k: int = 20,
+    temperature: float = 0.07,
+) -> dict[str, float]:
+    """Weighted k-nearest-neighbour accuracy of frozen features (the usual self-supervised monitor).
+
+    Each query takes the ``k`` most cosine-similar bank images; each neighbour votes for its label
+    with weight ``exp(similarity / temperature)`` (as in DINO's k-NN evaluation).
+
+    Args:
+        features: Maps a batch of images to one vector per image.
+        bank: Batches ``(images, labels)`` of the reference set (training images, eval transform).
+        queries: Batches ``(images, labels)`` to classify (the validation split).
+        device: Where features are computed.
+        num_classes: Number of classes.
+        k: Neighbours.
+        temperature: Softness of the votes.
+
+    Returns:
+        ``top1`` and ``top5`` in percent (top-k with ``k = min(5, num_classes)``).
+    """
+    def extract(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, labels = [], []
+        for images, targets in loader:
+            feats.append(nn.functional.normalize(features(images.to(device)).float(), dim=1))
+            labels.append(targets.to(device))
+        return torch.cat(feats), torch.cat(labels)
+
+    bank_f, bank_y = extract(bank)
+    top = min(5, num_classes)
+    hits = torch.zeros(2, dtype=torch.float64)
+    q_f, q_y = extract(queries)
+    for start in range(0, q_f.shape[0], 256):
+        f, y = q_f[start : start + 256], q_y[start : start + 256]
+        sims, idx = (f @ bank_f.T).topk(min(k, bank_f.shape[0]), dim=1)
+        votes = torch.zeros(f.shape[0], num_classes, device=device).scatter_add_(1, bank_y[idx], (sims / temperature).exp())
+        ranked = votes.topk(top, dim=1).indices
+        hits[0] += ranked[:, 0].eq(y).sum().item()
+        hits[1] += ranked.eq(y.unsqueeze(1)).any(dim=1).sum().item()
+    n = max(q_f.shape[0], 1)
+    return {"top1": 100.0 * hits[0].item() / n, "top5": 100.0 * hits[1].item() / n}

@@ -376,7 +376,7 @@ class Trainer:
         state.history.append(row)
         if self._logger is not None:
             self._logger.log(row)
-        self.log(epoch_line(row, parts.curriculum.num_epochs))
+        self.log(epoch_line(row, parts.curriculum.num_epochs, parts.objective.metric_label))
         state.epoch, state.step, state.epoch_elapsed = state.epoch + 1, 0, 0.0
         last = state.epoch == parts.curriculum.num_epochs
         stopping = self._stop_requested()

@@ -12,8 +12,9 @@ rest:
 * evaluation (:meth:`~Objective.evaluate`), whose ``top1`` is the run's headline metric;
 * what to export at the end (:meth:`~Objective.export`).
 
-:class:`Classification` is supervised training with the paper's recipe (the default). Objectives
-register in :data:`OBJECTIVES`.
+:class:`Classification` is supervised training with the paper's recipe (the default);
+:class:`MaskedAutoencoding` is MAE pretraining (paper Table 10). Objectives register in
+:data:`OBJECTIVES`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .evaluate import evaluate_classifier
 if TYPE_CHECKING:
     from .config import TrainConfig
 
-__all__ = ["Objective", "Classification", "OBJECTIVES", "make_objective"]
+__all__ = ["Objective", "Classification", "MaskedAutoencoding", "OBJECTIVES", "make_objective"]
 
 
 class Objective:
@@ -41,6 +42,10 @@ class Objective:
     """
 
     name = "objective"
+    # Whether the training transform has RandAugment for the curriculum's magnitude to drive.
+    uses_magnitude = True
+    # How the epoch line names the "top1" metric.
+    metric_label = "top1"
 
     def __init__(self, cfg: "TrainConfig") -> None:
         self.cfg = cfg
@@ -51,6 +56,9 @@ class Objective:
         """Create the model that is trained (and checkpointed)."""
         raise NotImplementedError
 
+    def model_kwargs(self) -> dict[str, Any]:
+        """Extra timm keyword arguments from the config (``--patch-size``)."""
+        return {"patch_size": self.cfg.patch_size} if self.cfg.patch_size else {}
 
     def check_model(self, model: nn.Module, sizes: list[int], final_size: int, device: torch.device) -> None:
         """Fail early, with a :class:`~efficienttrain.errors.UserError`, if the model cannot train at ``sizes``."""
@@ -83,7 +91,7 @@ class Classification(Objective):
 
     def build_model(self, num_classes: int, final_size: int) -> nn.Module:
         cfg = self.cfg
-        return create_model(cfg.model, num_classes, img_size=final_size, drop_path_rate=cfg.drop_path, pretrained=cfg.pretrained)
+        return create_model(cfg.model, num_classes, img_size=final_size, drop_path_rate=cfg.drop_path, pretrained=cfg.pretrained, **self.model_kwargs())
 
     def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
         cfg = self.cfg
@@ -117,7 +125,93 @@ class Classification(Objective):
         return evaluate_classifier(model, parts.val_loader, parts.runtime, parts.data.num_classes, channels_last=self.cfg.channels_last)
 
 
-OBJECTIVES: dict[str, type[Objective]] = {"classification": Classification}
+class MaskedAutoencoding(Objective):
+    """MAE pretraining of a timm ViT (:mod:`efficienttrain.mae`); labels are read only by the k-NN monitor.
+
+    The training transform is a random-resized crop and a flip (no RandAugment), so only the
+    curriculum's size schedule applies. Evaluation reports the k-NN top-1/top-5 of the encoder's
+    frozen features (training images as the bank, validation images as queries) as ``top1`` and
+    ``top5``, and the reconstruction loss on the validation images (fixed masks) as ``loss``. At
+    the end the encoder alone is exported: ``model.safetensors`` is a plain timm ViT for
+    ``--init-from``.
+    """
+
+    name = "mae"
+    uses_magnitude = False
+    metric_label = "k-NN top1"
+
+    def __init__(self, cfg: "TrainConfig") -> None:
+        super().__init__(cfg)
+        self._knn_loaders: Optional[tuple[Any, Any]] = None
+
+    def build_model(self, num_classes: int, final_size: int) -> nn.Module:
+        from ..mae import MAE
+
+        cfg = self.cfg
+        vit = create_model(cfg.model, 0, img_size=final_size, drop_path_rate=cfg.drop_path, pretrained=cfg.pretrained, **self.model_kwargs())
+        return MAE(
+            vit, mask_ratio=cfg.mask_ratio, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth,
+            decoder_heads=cfg.decoder_heads, norm_pix=cfg.norm_pix_loss,
+        )  # fmt: skip
+
+    def check_model(self, model: nn.Module, sizes: list[int], final_size: int, device: torch.device) -> None:
+        from ..errors import UserError
+
+        patch = model.patch_size
+        bad = [s for s in [*sizes, final_size] if s % patch]
+        if bad:
+            fix = f"use --multiple-of {patch}" + (f" and a --final-size divisible by {patch}" if final_size % patch else "")
+            raise UserError(f"--objective mae needs sizes that are multiples of the patch size {patch}; {bad[0]} is not: {fix}")
+        small = min(sizes)
+        if (small // patch) ** 2 < 4:
+            raise UserError(f"size {small} gives {(small // patch) ** 2} patch(es) of {patch} px; MAE needs at least 2x2: raise --final-size or lower --patch-size")
+        super().check_model(model, sizes, final_size, device)
+
+    def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
+        cfg = self.cfg
+        return build_train_transform(final_size, randaugment=None, scale=cfg.scale, hflip=cfg.hflip, re_prob=0.0, **norm)
+
+    def loss(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return model(images)
+
+    def _loaders(self, parts: Any) -> tuple[Any, Any]:
+        """The k-NN bank (training images, eval transform, evenly spaced up to --knn-bank) and the queries."""
+        if self._knn_loaders is None:
+            from torch.utils.data import DataLoader, Subset
+
+            from ..data.datasets import with_transform
+
+            data, cfg = parts.data, self.cfg
+            bank = with_transform(data.train, getattr(data.val, "transform", None))
+            n = len(bank)
+            if cfg.knn_bank and cfg.knn_bank < n:
+                bank = Subset(bank, [int(i * n / cfg.knn_bank) for i in range(cfg.knn_bank)])
+            # Every rank evaluates the whole split, so all ranks report the same numbers without a collective.
+            batch = cfg.batch_size * 2
+            self._knn_loaders = (DataLoader(bank, batch_size=batch, num_workers=0), DataLoader(data.val, batch_size=batch, num_workers=0))
+        return self._knn_loaders
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, parts: Any) -> dict[str, float]:
+        from .evaluate import knn_accuracy
+
+        runtime = parts.runtime
+        was_training = model.training
+        model.eval()
+        bank, queries = self._loaders(parts)
+        with runtime.autocast():
+            metrics = knn_accuracy(model.encoder.features, bank, queries, runtime.device, parts.data.num_classes, k=self.cfg.knn_k)
+            gen = torch.Generator(device=runtime.device).manual_seed(0)  # the same masks every epoch
+            losses = [float(model(images.to(runtime.device), generator=gen)) * len(images) for images, _ in queries]
+        model.train(was_training)
+        return {**metrics, "loss": sum(losses) / max(len(queries.dataset), 1)}
+
+    def export(self, model: nn.Module, run_dir: Any, metadata: dict[str, str], *, ema: bool = False) -> None:
+        # The encoder is a plain timm ViT without a head: --init-from fine-tunes it.
+        run_dir.export_weights(model.encoder.vit.state_dict(), {**metadata, "num_classes": "0", "objective": self.name}, ema=ema)
+
+
+OBJECTIVES: dict[str, type[Objective]] = {"classification": Classification, "mae": MaskedAutoencoding}
 
 
 def make_objective(cfg: "TrainConfig") -> Objective:

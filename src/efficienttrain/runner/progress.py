@@ -72,11 +72,12 @@ class EpochProgress:
             self.bar = None
 
 
-def epoch_line(row: dict[str, Any], num_epochs: int) -> str:
-    """The line logged after each epoch, from its metrics row."""
+def epoch_line(row: dict[str, Any], num_epochs: int, top1_label: str = "top1") -> str:
+    """The line logged after each epoch, from its metrics row (``top1_label`` names the headline metric)."""
+    top5_label = top1_label.replace("top1", "top5")
     line = (
         f"epoch {row['epoch']}/{num_epochs}  B={row['size']}  m={row['magnitude']:.2f}  "
-        f"loss {row['train_loss']:.3f}  top1 {row['top1']:.2f}%  top5 {row['top5']:.2f}%  "
+        f"loss {row['train_loss']:.3f}  {top1_label} {row['top1']:.2f}%  {top5_label} {row['top5']:.2f}%  "
         f"{row['epoch_time']:.1f}s ({row['images_per_s']:.0f} img/s)"
     )
     if "ema_top1" in row:

@@ -196,6 +196,8 @@ def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> Run
         UserError: If the checkpoint was made with another curriculum, process count, or
             settings that fix the sample order (batch size, accumulation, seed).
     """
+    if ckpt.objective != parts.objective.name:
+        raise UserError(f"--resume: the checkpoint was made with --objective {ckpt.objective}, not {parts.objective.name}; resume with the original settings")
     if ckpt.curriculum and ckpt.curriculum != parts.curriculum.to_dict():
         raise UserError("--resume: the checkpoint was made with a different curriculum; resume with the original settings")
     if ckpt.world_size != parts.runtime.world_size:
