@@ -26,6 +26,16 @@ Groups (``E`` is ``--epochs``, 8 by default):
   constant RandAugment, and EfficientTrain++ at a budget of ``E / 1.5`` epochs.
 * ``cifar``: the ramp baseline and EfficientTrain on CIFAR-10 (``--data`` is the JPEG folder, with
   ``test/`` as the validation split), resnet10t at 64 px (upsampled from 32).
+* ``loader``: EfficientTrain with augmentation at ``B`` (``--crop-in-workers --augment-at-size``) and
+  with replay 2, for their top-1 against the standard order.
+* ``decode``: EfficientTrain with and without ``--reduced-decode`` on full-size JPEGs decoded at
+  every step (``--data`` is the set ``benchmarks/make_loader_data.py`` writes).
+* ``mae``: MAE pretraining of a ViT-Tiny with patch 8 at 112 px, without and with the curriculum
+  (labels unused, but for the k-NN monitor).
+* ``mae-finetune``: the same short supervised fine-tune of each MAE encoder, and from scratch.
+* ``transfer``: fine-tunes of the 8-epoch ramp-baseline and EfficientTrain checkpoints (and from
+  scratch) on a CIFAR-10 subset (``--data``, e.g. 500 images a class from
+  ``benchmarks/make_subset.py``) at 64 px, 5 epochs, 2 seeds.
 
 Then run ``benchmarks/report.py`` to write the tables and figures.
 """
@@ -68,6 +78,27 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "const-m9": {"curriculum": "none"},
 }
 EFFICIENTTRAIN: dict[str, Any] = {"curriculum": "efficienttrain"}
+# MAE pretraining: ViT-Tiny (deit_tiny's width and depth) with 8-px patches at 112 px, MAE's AdamW
+# betas, no drop-path; the k-NN monitor's bank is 2,000 evenly spaced training images.
+MAE: dict[str, Any] = {
+    "objective": "mae",
+    "model": "deit_tiny_patch16_224",
+    "patch_size": 8,
+    "multiple_of": 8,
+    "lr": 1e-3,
+    "opt_betas": (0.9, 0.95),
+    "drop_path": 0.0,
+    "knn_bank": 2000,
+    "safetensors": True,
+}
+# The same short supervised fine-tune for every encoder (and from scratch): 3 epochs at 112 px,
+# no curriculum, a lower learning rate than training from scratch.
+FINETUNE: dict[str, Any] = {"model": "deit_tiny_patch16_224", "patch_size": 8, "curriculum": "none", "lr": 5e-4, "epochs": 3}
+
+# Where the runs that fine-tunes start from are (the default --out).
+MAE_RUNS = "runs/evidence"
+# Transfer (paper Table 11, small): resnet10t fine-tuned at 64 px for 5 epochs on a CIFAR-10 subset.
+TRANSFER: dict[str, Any] = {"curriculum": "none", "final_size": 64, "preload_max_size": None, "val_split": "test", "epochs": 5}
 
 Run = tuple[str, dict[str, Any]]
 
@@ -114,6 +145,25 @@ def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
             (f"ablation-efficienttrain++-budget{epochs / 1.5:.3g}", {"curriculum": "efficienttrain++", "epochs": epochs / 1.5}),
         ],
         "cifar": [(f"cifar-{kind}-{_epochs(epochs)}-s0", {**settings, **e, "seed": 0}) for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))],
+        "loader": [
+            (f"loader-augment-at-size-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "crop_in_workers": True, "augment_at_size": True}),
+            (f"loader-replay2-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "replay": 2}),
+        ],
+        "decode": [
+            (f"decode-{kind}-et-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "preload": False, "reduced_decode": kind == "reduced"})
+            for kind in ("full", "reduced")
+        ],
+        "mae": [(f"mae-{kind}-{_epochs(epochs)}", {**MAE, "curriculum": cur, **e}) for kind, cur in (("base", "none"), ("et", "efficienttrain"))],
+        "mae-finetune": [
+            (f"mae-finetune-{src}-s{s}", {**FINETUNE, "seed": s, **({"init_from": f"{MAE_RUNS}/mae-{src}-{_epochs(epochs)}/model.safetensors"} if src != "scratch" else {})})
+            for s in (0, 1)
+            for src in ("base", "et", "scratch")
+        ],
+        "transfer": [
+            (f"transfer-{src}-s{s}", {**TRANSFER, "seed": s, **({"init_from": f"{MAE_RUNS}/{src}-{_epochs(epochs)}-s0/last.pt"} if src != "scratch" else {})})
+            for s in (0, 1)
+            for src in ("ramp", "et", "scratch")
+        ],
     }
     if baseline is not None:
         out["frontier"] = frontier(baseline, epochs)
@@ -181,7 +231,7 @@ def main() -> int:
         parser.error(f"unknown group(s) {unknown}; choose from {list(table)}")
     out.mkdir(parents=True, exist_ok=True)
     for group in args.group:
-        base = dict(CIFAR if group == "cifar" else IMAGENETTE, data=args.data)
+        base = dict(CIFAR if group in ("cifar", "transfer") else IMAGENETTE, data=args.data)
         for name, overrides in table[group]:
             if args.only and name not in args.only:
                 continue

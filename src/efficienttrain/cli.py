@@ -4,6 +4,7 @@ Commands:
 
 * ``schedule``: print a curriculum's stage table and theoretical speedup, optionally as JSON or a plot;
 * ``train``: the recipe runner (every :class:`~efficienttrain.runner.TrainConfig` field is a flag);
+* ``probe``: measure model step and data loader at each curriculum size, and predict the speedup;
 * ``demo``: baseline against EfficientTrain on the built-in demo data, with a comparison table and plot;
 * ``plot``: accuracy against wall time for run directories;
 * ``make-demo-data``: write the demo dataset as an ImageFolder;
@@ -77,16 +78,11 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- train ------------------------------------------------------------------------------------
-def _add_train(sub: argparse._SubParsersAction) -> None:
+# -- train / probe ----------------------------------------------------------------------------
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (and --config FILE), as ``train`` and ``probe`` take them."""
     from .runner.config import HELP, field_type
 
-    p = sub.add_parser(
-        "train",
-        help="train a timm model with a curriculum",
-        description="Train any timm model through a curriculum in one process (also under torchrun). "
-        "Defaults follow the paper's recipe; --preset cpu suits a small CPU machine.",
-    )
     p.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file of settings; flags override it")
     for name, text in HELP.items():
         flag = "--" + name.replace("_", "-")
@@ -98,18 +94,58 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag, type=kind.items[0], nargs=len(kind.items), **kwargs)
         elif kind.base is not None:
             p.add_argument(flag, type=kind.base, **kwargs)
+
+
+def _config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> Any:
+    from .runner.config import load_config, make_config
+
+    values = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command", *own)}
+    return load_config(args.config, values) if args.config else make_config(values)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a timm model with a curriculum",
+        description="Train any timm model through a curriculum in one process (also under torchrun). "
+        "Defaults follow the paper's recipe; --preset cpu suits a small CPU machine.",
+    )
+    _add_config_flags(p)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .runner.config import load_config, make_config
     from .runner.loop import Trainer
 
-    values = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
-    cfg = load_config(args.config, values) if args.config else make_config(values)
-    result = Trainer(cfg).run()
+    result = Trainer(_config_from_args(args)).run()
     if not result.completed:
         return 128 + 15
+    return 0
+
+
+def _add_probe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="predict the speedup before training: is the model or the loader the limit?",
+        description="For each size of the curriculum, time the bare training step, the data pipeline with the configured "
+        "workers, and the two together; print each stage's bottleneck, the worker count that would remove a loader "
+        "bottleneck, and the predicted speedup. Takes the same settings as `train`; writes nothing.",
+    )
+    _add_config_flags(p)
+    p.add_argument("--batches", type=int, default=12, help="timed batches per measurement (default 12)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches before each measurement (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_probe)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from .runner.probe import probe
+
+    if args.batches < 1 or args.warmup < 0:
+        raise UserError("--batches must be at least 1 and --warmup at least 0")
+    cfg = _config_from_args(args, own=("batches", "warmup", "json"))
+    report = probe(cfg, batches=args.batches, warmup=args.warmup, log=(lambda _m: None) if args.json else print)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 
 
@@ -197,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_schedule(sub)
     _add_train(sub)
+    _add_probe(sub)
     _add_demo(sub)
     _add_plot(sub)
     _add_make_demo(sub)

@@ -21,6 +21,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..errors import BadImageError, UserError
+from .decode import open_lazy
 from .demo import DemoDataset
 
 __all__ = [
@@ -311,6 +312,7 @@ def build_datasets(
     seed: int = 0,
     val_split: str = "val",
     progress: bool = False,
+    lazy_decode: bool = False,
 ) -> DatasetPair:
     """Build the train and val datasets of a source.
 
@@ -329,6 +331,9 @@ def build_datasets(
         seed: Demo dataset seed.
         val_split: Name of the validation directory of an ImageFolder.
         progress: Show progress while preloading.
+        lazy_decode: Hand the training transform lazily opened images (for a transform that
+            decodes at reduced scale, :class:`~efficienttrain.data.decode.ReducedDecodeRandomResizedCrop`);
+            image folders only, without ``preload``.
 
     Returns:
         The :class:`DatasetPair`.
@@ -337,6 +342,8 @@ def build_datasets(
         UserError: On a missing, empty or malformed source, or a failed download.
         BadImageError: On a corrupt image while preloading without ``skip_bad_images``.
     """
+    if lazy_decode and (preload or source in ("demo", "cifar10", "cifar100")):
+        raise UserError("--reduced-decode needs an image folder that is decoded at every step: drop --preload (or --reduced-decode)")
     if source == "demo":
         train = DemoDataset("train", per_class=demo_per_class, image_size=demo_image_size, seed=seed, transform=train_transform)
         val = DemoDataset("val", per_class=demo_val_per_class, image_size=demo_image_size, seed=seed, transform=eval_transform)
@@ -353,6 +360,8 @@ def build_datasets(
     val_folder.samples = [(p, remap[t]) for p, t in val_folder.samples]
     val_folder.targets = [t for _, t in val_folder.samples]
     if not preload:
+        if lazy_decode:
+            train_folder.loader = open_lazy
         return DatasetPair(train_folder, val_folder, len(classes), list(train_folder.classes), bad_images=counter)
     train = PreloadedDataset(train_folder.samples, train_transform, skip_bad_images=skip_bad_images, max_size=preload_max_size, progress=progress)
     val = PreloadedDataset(val_folder.samples, eval_transform, skip_bad_images=skip_bad_images, max_size=preload_max_size, progress=progress)

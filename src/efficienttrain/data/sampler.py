@@ -25,20 +25,30 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler, get_worker_in
 
 from ..curricula import Curriculum, Settings
 from ..frequency import resize_to
-from .transforms import find_randaugment, set_magnitude
+from .transforms import find_randaugment, set_magnitude, set_stage_size
 
-__all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed"]
+__all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "replay_view"]
 
 _MASK63 = (1 << 63) - 1
 
 
 class SampleKey(NamedTuple):
-    """What a worker needs to load one sample under the curriculum."""
+    """What a worker needs to load one sample under the curriculum.
+
+    Attributes:
+        index: Dataset index.
+        magnitude: RandAugment magnitude of the sample's batch.
+        size: The size ``B`` to shrink to in the worker, or ``None`` (the device crops).
+        seed: Seed of the sample's augmentation.
+        view: 0 for a freshly loaded sample; ``v > 0`` for the ``v``-th replayed view of the
+            sample loaded just before it (``--replay``).
+    """
 
     index: int
     magnitude: float
     size: Optional[int]
     seed: int
+    view: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,19 +77,20 @@ class SamplerState:
         return cls(int(data["epoch"]), int(data.get("start_step") or 0), None if seed is None else int(seed))
 
 
-def sample_seed(seed: int, epoch: int, index: int) -> int:
+def sample_seed(seed: int, epoch: int, index: int, view: int = 0) -> int:
     """Deterministic 63-bit seed for one sample's augmentation in one epoch.
 
     Args:
         seed: Run seed.
         epoch: Epoch, from 0.
         index: Dataset index of the sample.
+        view: Replayed view (0: the loaded sample itself).
 
     Returns:
         A non-negative integer seed.
     """
-    # SplitMix64-style mixing: neighbouring (epoch, index) pairs get unrelated seeds.
-    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB) & ((1 << 64) - 1)
+    # SplitMix64-style mixing: neighbouring (epoch, index, view) get unrelated seeds.
+    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB + view * 0xD6E8FEB86659FD93) & ((1 << 64) - 1)
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
     return (z ^ (z >> 31)) & _MASK63
@@ -103,9 +114,14 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         num_replicas: Number of DDP ranks (default: the initialised process group's size, else 1).
         rank: This rank (default: from the process group, else 0).
         crop_in_workers: Put the crop size into the keys so that workers crop each image.
+        replay: EfficientTrain++'s replay: in batches whose size is below the final size, load
+            ``batch_size / replay`` images and use each ``replay`` times (the extra uses are fresh
+            random crops and flips of it, :func:`replay_view`). An epoch keeps its number of
+            batches, so in those stages it sees ``1 / replay`` as many distinct images.
 
     Raises:
-        ValueError: If the batch size is not positive or there is not one full batch per rank.
+        ValueError: If the batch size is not positive, not a multiple of ``replay``, or there is
+            not one full batch per rank.
     """
 
     def __init__(
@@ -120,9 +136,12 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         num_replicas: Optional[int] = None,
         rank: Optional[int] = None,
         crop_in_workers: bool = False,
+        replay: int = 1,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if replay < 1 or batch_size % replay:
+            raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {replay}")
         n = data_source if isinstance(data_source, int) else len(data_source)
         if num_replicas is None or rank is None:
             dist_on = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -143,6 +162,7 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         self.drop_last = drop_last
         self.seed = seed
         self.crop_in_workers = crop_in_workers
+        self.replay = replay
         self.epoch = 0
         self.start_step = 0
 
@@ -212,17 +232,31 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         """Restore a position saved by :meth:`state_dict`."""
         self.load_state(SamplerState.from_dict(state))
 
+    def uses_per_image(self, epoch: int, step: int) -> int:
+        """How many times each loaded image is used in batch ``step`` of ``epoch`` (``replay`` or 1)."""
+        if self.replay > 1 and self.settings(epoch, step).size < self.curriculum.final_size:
+            return self.replay
+        return 1
+
+    def distinct_in_epoch(self, epoch: int) -> int:
+        """Distinct images this rank loads in ``epoch`` (fewer than its samples when replaying)."""
+        return sum(self.batch_size // self.uses_per_image(epoch, step) for step in range(self.batches_in_epoch(epoch)))
+
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[list[SampleKey]]:
         epoch = self.epoch
         indices = list(self.index_sampler)
+        # Batches that replay take fewer fresh indices; position the cursor for a resumed start.
+        cursor = sum(self.batch_size // self.uses_per_image(epoch, step) for step in range(self.start_step))
         for step in range(self.start_step, self.batches_in_epoch(epoch)):
-            chunk = indices[step * self.batch_size : (step + 1) * self.batch_size]
+            uses = self.uses_per_image(epoch, step)
+            chunk = indices[cursor : cursor + self.batch_size // uses]
+            cursor += len(chunk)
             if not chunk:
                 break
             s = self.settings(epoch, step)
             size = s.size if self.crop_in_workers else None
-            yield [SampleKey(int(i), s.magnitude, size, sample_seed(self.seed, epoch, int(i))) for i in chunk]
+            yield [SampleKey(int(i), s.magnitude, size, sample_seed(self.seed, epoch, int(i)), view) for i in chunk for view in range(uses)]
 
     def __len__(self) -> int:
         return self.batches_in_epoch(self.epoch) - self.start_step
@@ -255,8 +289,13 @@ class CurriculumDataset(Dataset):
         self.crop_op = crop_op
         self._transform_root = transform if transform is not None else dataset
         self.has_randaugment = bool(find_randaugment(self._transform_root))
+        # The transform shrinks to B itself (augmentation at B) when it has a ShrinkToStage step.
+        self.shrinks_in_transform = set_stage_size(self._transform_root, None) > 0
         self._warned = not expect_randaugment
         self._magnitude: Optional[float] = None
+        self._stage_size: Optional[int] = None
+        # The last freshly loaded sample, for the replayed views that follow it in its batch.
+        self._last: Optional[tuple[tuple[int, int], Any]] = None
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -272,14 +311,36 @@ class CurriculumDataset(Dataset):
         if not isinstance(key, tuple):
             return self.dataset[key]
         key = SampleKey(*key)
+        if key.view and self._last is not None and self._last[0] == (key.index, key.seed):
+            sample = self._last[1]
+            return (replay_view(sample[0], sample_seed(key.seed, 0, key.index, key.view)), *sample[1:])
+        self._prepare_transform(key)
+        sample = self._load(key)
+        if key.size is not None and not self.shrinks_in_transform:
+            image = sample[0]
+            if not isinstance(image, torch.Tensor):
+                raise TypeError("cropping in the workers needs the transform to return tensors")
+            sample = (resize_to(image, key.size, self.crop_op), *sample[1:])
+        self._last = ((key.index, key.seed), sample)
+        if key.view:  # a replayed view whose loaded sample went to another worker: load it here
+            return (replay_view(sample[0], sample_seed(key.seed, 0, key.index, key.view)), *sample[1:])
+        return sample
+
+    def _prepare_transform(self, key: SampleKey) -> None:
+        """Set the magnitude (and the stage size) of the worker's copy of the transform, if they changed."""
         if self.has_randaugment:
-            # Each worker holds its own copy of the transform; update it only when the value changes.
             if key.magnitude != self._magnitude:
                 set_magnitude(self._transform_root, key.magnitude)
                 self._magnitude = key.magnitude
         elif not self._warned:
             self._warned = True
-            warnings.warn("no RandAugment found in the dataset's transform; the magnitude schedule has no effect", stacklevel=2)
+            warnings.warn("no RandAugment found in the dataset's transform; the magnitude schedule has no effect", stacklevel=3)
+        if self.shrinks_in_transform and key.size != self._stage_size:
+            set_stage_size(self._transform_root, key.size)
+            self._stage_size = key.size
+
+    def _load(self, key: SampleKey) -> Any:
+        """Load the sample with the key's seed in every generator (restored afterwards in the main process)."""
         in_main = get_worker_info() is None
         saved = (random.getstate(), np.random.get_state(), torch.get_rng_state()) if in_main else None
         try:
@@ -288,15 +349,38 @@ class CurriculumDataset(Dataset):
             # Only the CPU generator draws augmentations; torch.manual_seed would also reseed every
             # accelerator generator, which costs ~0.1 ms per sample.
             torch.default_generator.manual_seed(key.seed)
-            sample = self.dataset[key.index]
+            return self.dataset[key.index]
         finally:
             if saved is not None:
                 random.setstate(saved[0])
                 np.random.set_state(saved[1])
                 torch.set_rng_state(saved[2])
-        if key.size is not None:
-            image = sample[0]
-            if not isinstance(image, torch.Tensor):
-                raise TypeError("cropping in the workers needs the transform to return tensors")
-            sample = (resize_to(image, key.size, self.crop_op), *sample[1:])
-        return sample
+
+
+def replay_view(image: torch.Tensor, seed: int, scale: tuple[float, float] = (0.5, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """A fresh random crop (resized back to the image's size) and flip of a loaded sample.
+
+    The replayed uses of ``--replay`` share everything else with the loaded sample (its first
+    random-resized crop, RandAugment ops and erasing): this is where they differ.
+
+    Args:
+        image: The loaded sample, ``(C, H, W)``.
+        seed: Seed of this view.
+        scale: Area range of the crop, relative to the image.
+        ratio: Aspect-ratio range of the crop.
+
+    Returns:
+        The view, the same shape as ``image``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    _, h, w = image.shape
+    u = torch.rand(3, generator=g).tolist()
+    area = h * w * (scale[0] + (scale[1] - scale[0]) * u[0])
+    aspect = math.exp(math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[1])
+    ch = max(1, min(h, round(math.sqrt(area / aspect))))
+    cw = max(1, min(w, round(math.sqrt(area * aspect))))
+    top = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+    left = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+    crop = image[None, :, top : top + ch, left : left + cw].float()
+    out = torch.nn.functional.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0].to(image.dtype)
+    return out.flip(-1) if u[2] < 0.5 else out

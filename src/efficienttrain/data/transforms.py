@@ -15,6 +15,7 @@ from timm.data.auto_augment import RandAugment as TimmRandAugment
 from torchvision.transforms import RandAugment as TorchvisionRandAugment
 
 from .._compat import set_timm_op_magnitude, timm_randaugment_ops
+from .decode import ReducedDecodeRandomResizedCrop, ShrinkToStage
 from ..curricula import DEFAULT_MAX_MAGNITUDE
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "find_randaugment",
     "set_magnitude",
     "randaugment_magnitude",
+    "set_stage_size",
     "DEFAULT_RANDAUGMENT",
 ]
 
@@ -40,8 +42,17 @@ def build_train_transform(
     mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
     std: Sequence[float] = IMAGENET_DEFAULT_STD,
     color_jitter: Optional[float] = None,
+    reduced_decode: bool = False,
+    augment_at_size: Optional[str] = None,
 ) -> Callable:
     """The paper's training transform at the final size (the crop to ``B`` happens later).
+
+    Two opt-in changes shrink the loader's work with the curriculum's size ``B``
+    (:mod:`efficienttrain.data.decode`): ``reduced_decode`` decodes JPEGs at reduced scale when
+    the random-resized crop allows it (the dataset must hand over lazily opened images, see
+    :func:`~efficienttrain.data.datasets.build_datasets`), and ``augment_at_size`` shrinks each
+    image to ``B`` before RandAugment (``B`` arrives per sample through
+    :class:`~efficienttrain.data.sampler.CurriculumDataset`).
 
     Args:
         size: Final input size.
@@ -54,9 +65,14 @@ def build_train_transform(
         mean: Normalisation mean.
         std: Normalisation std.
         color_jitter: Colour jitter strength; timm ignores it when RandAugment is on.
+        reduced_decode: Decode JPEGs at 1/2, 1/4 or 1/8 scale when the crop's region is at
+            least that much larger than its output.
+        augment_at_size: Shrink to ``B`` right after the random-resized crop, with this crop op
+            (``lowfreq``, or a resampling op, which makes the random-resized crop resize to ``B``).
 
     Returns:
-        A callable from PIL image to a normalised ``(3, size, size)`` tensor.
+        A callable from PIL image to a normalised ``(3, size, size)`` tensor (``(3, B, B)`` with
+        ``augment_at_size``).
     """
     transform = create_transform(
         size,
@@ -75,7 +91,40 @@ def build_train_transform(
     for ra in find_randaugment(transform):
         if isinstance(ra, TimmRandAugment):
             timm_randaugment_ops(ra)  # makes its posterize op safe for Pillow 13
+    if reduced_decode or augment_at_size:
+        _shrinking_loader_work(transform, size, scale, interpolation, reduced_decode, augment_at_size)
     return transform
+
+
+def _shrinking_loader_work(transform: Any, size: int, scale: Sequence[float], interpolation: str, reduced: bool, op: Optional[str]) -> None:
+    """Swap in the reduced-scale decode and insert the shrink to ``B`` (after the random-resized crop)."""
+    from timm.data.transforms import RandomResizedCropAndInterpolation
+
+    ops = transform.transforms
+    where = next((i for i, t in enumerate(ops) if isinstance(t, RandomResizedCropAndInterpolation)), None)
+    if where is None:  # pragma: no cover - timm's training transform always starts with it
+        raise RuntimeError("no random-resized crop in the training transform to shrink the loader's work at")
+    if reduced:
+        ratio = ops[where].ratio
+        ops[where] = ReducedDecodeRandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=interpolation)
+    if op:
+        ops.insert(where + 1, ShrinkToStage(op, ops[where], size))
+
+
+def set_stage_size(transform: Any, size: Optional[int]) -> int:
+    """Tell every :class:`~efficienttrain.data.decode.ShrinkToStage` inside ``transform`` the next images' size.
+
+    Args:
+        transform: A transform or anything :func:`find_randaugment` accepts.
+        size: The stage's size ``B`` (``None``: the final size).
+
+    Returns:
+        The number of shrink steps found (0: the transform works at the final size).
+    """
+    found = [t for t in _walk(transform, set()) if isinstance(t, ShrinkToStage)]
+    for shrink in found:
+        shrink.set_size(size)
+    return len(found)
 
 
 def build_eval_transform(

@@ -61,6 +61,10 @@ class TrainConfig:
     magnitude: Optional[str] = _opt(None, "override the curriculum's RandAugment rule: linear or constant")
     crop_op: str = _opt("lowfreq", "how images are shrunk to B: lowfreq (the paper), bilinear, bicubic, lanczos, area, nearest")
     crop_in_workers: bool = _opt(False, "crop each image in the data-loader workers instead of each batch on the device")
+    # loader work that shrinks with B (docs/performance.md)
+    reduced_decode: bool = _opt(False, "decode JPEGs at 1/2, 1/4 or 1/8 scale when the random-resized crop allows it (image folders without --preload)")
+    augment_at_size: bool = _opt(False, "with --crop-in-workers: shrink to the stage's size B before RandAugment, so augmentation runs at B (reverses the paper's order)")
+    replay: int = _opt(1, "EfficientTrain++ replay: below the final size, use each loaded image K times (fresh crop and flip); epochs then see 1/K as many distinct images")
     # optimisation (Table 14)
     batch_size: int = _opt(128, "batch size per process")
     lr: Optional[float] = _opt(None, "learning rate (overrides --base-lr scaling)")
@@ -207,6 +211,10 @@ class TrainConfig:
             raise UserError("--knn-k, --decoder-dim, --decoder-depth and --decoder-heads must be at least 1, --knn-bank at least 0")
         if self.patch_size is not None and self.patch_size < 1:
             raise UserError(f"--patch-size must be positive, got {self.patch_size}")
+        if self.augment_at_size and not self.crop_in_workers:
+            raise UserError("--augment-at-size shrinks images in the data-loader workers: add --crop-in-workers")
+        if self.replay < 1 or self.batch_size % self.replay:
+            raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise UserError(f"--crop-pct must be in (0, 1], got {self.crop_pct}")
         if self.extra:

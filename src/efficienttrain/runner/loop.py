@@ -39,7 +39,7 @@ from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
 from .logger import MetricsLogger, format_summary
-from .progress import EpochProgress, epoch_line
+from .progress import DataWaitWatch, EpochProgress, epoch_line
 from .state import EpochTally, RunState, make_checkpoint, make_snapshot, restore, weights_checksum
 
 __all__ = ["Trainer", "RunResult", "TrainingParts", "train", "weights_checksum", "ignore_stop_signals", "shutdown_loader_workers"]
@@ -96,6 +96,7 @@ class Trainer:
         self.parts: Optional[TrainingParts] = None
         self._logger: Optional[MetricsLogger] = None
         self._epoch_costs: list[float] = []
+        self._wait_watch = DataWaitWatch(self.log, config.resolved_workers())
         # Provenance: the sessions of earlier processes (from the checkpoint) and this one's clock.
         self._sessions_before: list[dict[str, Any]] = []
         self._clock: Optional[SessionClock] = None
@@ -309,11 +310,19 @@ class Trainer:
         )
         tally = EpochTally(last_size=parts.curriculum.final_size)
         parts.optim.optimizer.zero_grad(set_to_none=True)
+        batches = iter(parts.train_loader)
         try:
-            for step, (x, y) in enumerate(parts.train_loader, start=start):
+            for step in range(start, n_batches):
+                t0 = time.perf_counter()
+                batch = next(batches, None)
+                waited = time.perf_counter() - t0
+                if batch is None:
+                    break
                 settings = parts.sampler.settings(epoch, step)
-                stop = self._train_step(state, step, n_batches, x, y, settings, tally)
-                progress.update(step, settings, tally.last_size, tally.mean_loss, tally.images)
+                stop = self._train_step(state, step, n_batches, batch[0], batch[1], settings, tally)
+                tally.data_wait += waited
+                self._wait_watch.observe(settings, waited, time.perf_counter() - t0, first_of_epoch=step == start)
+                progress.update(step, settings, tally.last_size, tally.mean_loss, tally.images, tally.data_wait)
                 if stop and step + 1 < n_batches:
                     tally.stopped_at = step + 1
                     break
@@ -405,6 +414,8 @@ class Trainer:
             "train_time": state.train_time,
             "total_time": state.total_time,
             "images_per_s": tally.images / max(epoch_train, 1e-9),
+            "data_wait_s": tally.data_wait,
+            "data_wait_pct": 100.0 * tally.data_wait / max(epoch_train, 1e-9),
         }
         row.update({k: v for k, v in metrics.items() if k not in ("loss", "top1", "top5")})
         if ema_metrics is not None:

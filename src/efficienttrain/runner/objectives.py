@@ -60,6 +60,11 @@ class Objective:
         """Extra timm keyword arguments from the config (``--patch-size``)."""
         return {"patch_size": self.cfg.patch_size} if self.cfg.patch_size else {}
 
+    def loader_options(self) -> dict[str, Any]:
+        """The opt-in loader savings of the config, as :func:`~efficienttrain.data.build_train_transform` arguments."""
+        cfg = self.cfg
+        return {"reduced_decode": cfg.reduced_decode, "augment_at_size": cfg.crop_op if cfg.augment_at_size else None}
+
     def check_model(self, model: nn.Module, sizes: list[int], final_size: int, device: torch.device) -> None:
         """Fail early, with a :class:`~efficienttrain.errors.UserError`, if the model cannot train at ``sizes``."""
         check_model_sizes(model, sizes, final_size=final_size, device=device, model_name=self.cfg.model)
@@ -95,7 +100,9 @@ class Classification(Objective):
 
     def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
         cfg = self.cfg
-        return build_train_transform(final_size, randaugment=cfg.randaugment or None, scale=cfg.scale, hflip=cfg.hflip, re_prob=cfg.reprob, **norm)
+        return build_train_transform(
+            final_size, randaugment=cfg.randaugment or None, scale=cfg.scale, hflip=cfg.hflip, re_prob=cfg.reprob, **norm, **self.loader_options()
+        )
 
     def setup(self, num_classes: int) -> None:
         from timm.data import Mixup
@@ -169,7 +176,7 @@ class MaskedAutoencoding(Objective):
 
     def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
         cfg = self.cfg
-        return build_train_transform(final_size, randaugment=None, scale=cfg.scale, hflip=cfg.hflip, re_prob=0.0, **norm)
+        return build_train_transform(final_size, randaugment=None, scale=cfg.scale, hflip=cfg.hflip, re_prob=0.0, **norm, **self.loader_options())
 
     def loss(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return model(images)

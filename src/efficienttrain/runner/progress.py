@@ -1,17 +1,18 @@
-"""What a run shows while it trains: the per-epoch progress bar with its ETA, and the epoch line.
+"""What a run shows while it trains: the progress bar, the epoch line, and the loader warning.
 
 The ETA weighs the remaining epochs by their cost under the pixel model, so the short early
-epochs of a curriculum do not make it optimistic.
+epochs of a curriculum do not make it optimistic. The bar also shows how much of the time the
+loop waits for data; :class:`DataWaitWatch` warns, once per stage, when that exceeds 10%.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..curricula import Settings
 
-__all__ = ["EpochProgress", "epoch_line", "hms"]
+__all__ = ["EpochProgress", "DataWaitWatch", "epoch_line", "hms"]
 
 
 def hms(seconds: float) -> str:
@@ -51,8 +52,8 @@ class EpochProgress:
 
             self.bar = tqdm(total=n_batches, initial=start_step, desc=f"epoch {epoch + 1}/{num_epochs}", leave=False, dynamic_ncols=True)
 
-    def update(self, step: int, settings: Settings, size: int, mean_loss: float, images: int) -> None:
-        """Advance by one batch (``step`` just finished) and refresh the fields."""
+    def update(self, step: int, settings: Settings, size: int, mean_loss: float, images: int, data_wait: float = 0.0) -> None:
+        """Advance by one batch (``step`` just finished) and refresh the fields (``data_wait``: seconds waited this epoch)."""
         if self.bar is None:
             return
         elapsed = time.perf_counter() - self.t_start
@@ -61,7 +62,7 @@ class EpochProgress:
         eta = spent / frac_cost * (sum(self.epoch_costs) - frac_cost) if frac_cost > 0 else 0.0
         self.bar.set_postfix_str(
             f"stage {settings.stage + 1} B={size} m={settings.magnitude:.2f} loss {mean_loss:.3f} "
-            f"{images / max(elapsed, 1e-9):.0f} img/s ETA {hms(eta)}"
+            f"{images / max(elapsed, 1e-9):.0f} img/s data {100 * data_wait / max(elapsed, 1e-9):.0f}% ETA {hms(eta)}"
         )
         self.bar.update(1)
 
@@ -70,6 +71,45 @@ class EpochProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class DataWaitWatch:
+    """Warns once per stage when the loop spends more than ``threshold`` of its step time waiting for data.
+
+    The first batch of every epoch is left out (workers starting, the prefetch queue filling), and
+    a stage is judged only after ``min_steps`` batches.
+
+    Args:
+        warn: Receives the warning line.
+        workers: The loader's worker count (named in the advice).
+        threshold: Fraction of step time above which the loader is the limit.
+        min_steps: Batches of a stage to see before judging it.
+    """
+
+    def __init__(self, warn: Callable[[str], None], workers: int, threshold: float = 0.10, min_steps: int = 20) -> None:
+        self.warn = warn
+        self.workers = workers
+        self.threshold = threshold
+        self.min_steps = min_steps
+        self.totals: dict[int, list[float]] = {}  # stage -> [waited, step time, batches]
+        self.warned: set[int] = set()
+
+    def observe(self, settings: Settings, waited: float, step_time: float, first_of_epoch: bool) -> None:
+        """Count one batch: ``waited`` of its ``step_time`` seconds were spent waiting for it."""
+        if first_of_epoch or settings.stage in self.warned:
+            return
+        total = self.totals.setdefault(settings.stage, [0.0, 0.0, 0])
+        total[0] += waited
+        total[1] += step_time
+        total[2] += 1
+        if total[2] >= self.min_steps and total[0] > self.threshold * total[1]:
+            self.warned.add(settings.stage)
+            self.warn(
+                f"warning: in stage {settings.stage + 1} (B={settings.size}) the loop waits for data {100 * total[0] / total[1]:.0f}% of "
+                f"the time; the loader, not the model, is the limit. Remedies: more --workers (now {self.workers}); --reduced-decode "
+                "(decode JPEGs at reduced scale); --crop-in-workers --augment-at-size (augment at B); --replay K (use each loaded "
+                "image K times below the final size). `efficienttrain probe` predicts their effect (docs/performance.md)"
+            )
 
 
 def epoch_line(row: dict[str, Any], num_epochs: int, top1_label: str = "top1") -> str:

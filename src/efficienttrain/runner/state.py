@@ -72,6 +72,7 @@ class EpochTally:
         batches: Batches trained.
         images: Images trained.
         last_size: Input size of the last batch.
+        data_wait: Seconds the loop waited for the loader's batches.
         stopped_at: The next step, when a stop request ended the epoch early; else ``None``.
     """
 
@@ -79,6 +80,7 @@ class EpochTally:
     batches: int = 0
     images: int = 0
     last_size: int = 0
+    data_wait: float = 0.0
     stopped_at: Optional[int] = None
 
     @property

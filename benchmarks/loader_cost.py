@@ -1,0 +1,138 @@
+"""Measure the data loader's CPU time per image at each stage size, before and after shrinking its work.
+
+For a 224-px final size (the paper's setting) on full-size JPEGs (make them with
+``benchmarks/make_loader_data.py``), it times one training image through the worker pipeline of
+``CurriculumDataset`` in a single process (``time.process_time``, all threads counted, one torch
+thread), at the stage sizes of the EfficientTrain schedule (160, 192, 224) and the RandAugment
+magnitude each stage has in the middle of its span. Configurations:
+
+* ``standard``: decode in full, random-resized crop to 224, flip, RandAugment, normalise, erase;
+  the crop to ``B`` happens later on the device (not timed here): the same work at every ``B``;
+* ``reduced decode``: the same, with the JPEG decoded at 1/2, 1/4 or 1/8 scale when the crop's
+  region allows (``--reduced-decode``);
+* ``augment at B``: the low-frequency crop to ``B`` right after the random-resized crop, so
+  RandAugment and the rest run at ``B`` (``--augment-at-size --crop-in-workers``);
+* ``augment at B + reduced decode``;
+* ``resize to B + reduced decode``: the random-resized crop resizes straight to ``B`` (a resampling
+  ``--crop-op``), and the decode scale is chosen for ``B``;
+* ``... + replay k``: with ``--replay k``, each loaded image gives ``k`` training samples (the
+  extra ones a fresh random crop and flip of the first): the cost per training sample.
+
+Usage::
+
+    python benchmarks/loader_cost.py --data runs/loader-data --images 300
+
+Writes ``benchmarks/results/loader_cost.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (160, 192, 224)
+FINAL = 224
+EPOCHS = 300
+
+
+def make_dataset(root: Path, *, reduced: bool, augment_at: Optional[str]) -> Any:
+    from efficienttrain.data import CurriculumDataset, build_train_transform
+    from efficienttrain.data.datasets import CheckedImageFolder
+    from efficienttrain.data.decode import open_lazy
+
+    tf = build_train_transform(FINAL, reduced_decode=reduced, augment_at_size=augment_at)
+    folder = CheckedImageFolder(str(root / "train"), tf)
+    if reduced:
+        folder.loader = open_lazy
+    return CurriculumDataset(folder, crop_op=augment_at or "lowfreq")
+
+
+def time_config(root: Path, size: int, magnitude: float, n: int, *, reduced: bool, augment_at: Optional[str], replay: int = 1) -> dict[str, float]:
+    """CPU ms per training sample of one configuration at one stage size."""
+    from efficienttrain.data import SampleKey, sample_seed
+
+    ds = make_dataset(root, reduced=reduced, augment_at=augment_at)
+    # With augmentation at B the workers get the size; otherwise they produce the final size.
+    key_size = size if augment_at else None
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0)).tolist()[:n]
+    per_image = []
+    for i in order[:5]:  # warm-up: imports, caches, the operator for each size
+        ds[SampleKey(i, magnitude, key_size, sample_seed(0, 0, i))]
+    for i in order:
+        key = SampleKey(i, magnitude, key_size, sample_seed(0, 0, i))
+        t0 = time.process_time()
+        ds[key]
+        per_image.append(time.process_time() - t0)
+    load_ms = 1e3 * statistics.fmean(per_image)
+    view_ms = 0.0
+    if replay > 1:
+        from efficienttrain.data.sampler import replay_view
+
+        first = ds[SampleKey(order[0], magnitude, key_size, sample_seed(0, 0, order[0]))][0]
+        views = []
+        for v in range(1, 51):
+            t0 = time.process_time()
+            replay_view(first, sample_seed(0, 1, v))
+            views.append(time.process_time() - t0)
+        view_ms = 1e3 * statistics.fmean(views)
+    return {"load_ms": load_ms, "view_ms": view_ms, "per_sample_ms": (load_ms + (replay - 1) * view_ms) / replay}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="ImageFolder of full-size JPEGs (benchmarks/make_loader_data.py)")
+    parser.add_argument("--images", type=int, default=300, help="images timed per configuration and size")
+    parser.add_argument("--replay", type=int, default=2)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from efficienttrain.curricula import efficienttrain
+
+    cur = efficienttrain(EPOCHS, FINAL)
+    magnitude = {s.size: cur((s.start + s.end) / 2).magnitude for s in cur.stages}
+    configs = [
+        ("standard", dict(reduced=False, augment_at=None)),
+        ("reduced decode", dict(reduced=True, augment_at=None)),
+        ("augment at B", dict(reduced=False, augment_at="lowfreq")),
+        ("augment at B + reduced decode", dict(reduced=True, augment_at="lowfreq")),
+        ("resize to B + reduced decode", dict(reduced=True, augment_at="bicubic")),
+        (f"resize to B + reduced decode + replay {args.replay}", dict(reduced=True, augment_at="bicubic", replay=args.replay)),
+    ]
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    for name, kw in configs:
+        results[name] = {}
+        for size in SIZES:
+            res = time_config(Path(args.data), size, magnitude[size], args.images, **kw)
+            results[name][size] = res
+            print(f"{name:<45} B={size}: {res['per_sample_ms']:.2f} ms per sample (load {res['load_ms']:.2f}, view {res['view_ms']:.2f})", flush=True)
+    base = results["standard"][FINAL]["per_sample_ms"]
+    lines = [
+        f"Loader CPU time per training sample (ms, one process, one torch thread; {args.images} images of {Path(args.data).name}, "
+        f"final size {FINAL}; RandAugment magnitude of each stage's middle: "
+        + ", ".join(f"{s}: {m:.1f}" for s, m in magnitude.items())
+        + "). In brackets: relative to the standard pipeline at 224.",
+        "",
+        "| configuration | " + " | ".join(f"B = {s}" for s in SIZES) + " |",
+        "|---|" + "---|" * len(SIZES),
+    ]
+    for name, by_size in results.items():
+        cells = [f"{by_size[s]['per_sample_ms']:.2f} ({by_size[s]['per_sample_ms'] / base:.2f}x)" for s in SIZES]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "loader_cost.md").write_text("\n".join(lines) + "\n")
+    (out / "loader_cost.json").write_text(
+        json.dumps({"images": args.images, "final_size": FINAL, "magnitude": magnitude, "results": results, "date": time.strftime("%Y-%m-%d")}, indent=2)
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
