@@ -15,8 +15,11 @@ magnitude each stage has in the middle of its span. Configurations:
 * ``augment at B + reduced decode``;
 * ``resize to B + reduced decode``: the random-resized crop resizes straight to ``B`` (a resampling
   ``--crop-op``), and the decode scale is chosen for ``B``;
-* ``... + replay k``: with ``--replay k``, each loaded image gives ``k`` training samples (the
-  extra ones a fresh random crop and flip of the first): the cost per training sample.
+* ``... + replay k``: with ``--replay k``, each loaded image gives ``k`` training samples below the
+  final size (the extra ones a fresh random crop and flip of the first): the cost per training
+  sample. At the final size there is no replay.
+
+Each cell also reports how many of the images were decoded at reduced scale.
 
 Usage::
 
@@ -55,7 +58,8 @@ def make_dataset(root: Path, *, reduced: bool, augment_at: Optional[str]) -> Any
 
 
 def time_config(root: Path, size: int, magnitude: float, n: int, *, reduced: bool, augment_at: Optional[str], replay: int = 1) -> dict[str, float]:
-    """CPU ms per training sample of one configuration at one stage size."""
+    """CPU ms per training sample of one configuration at one stage size (no replay at the final size)."""
+    from efficienttrain.data.decode import ReducedDecodeRandomResizedCrop
     from efficienttrain.data import SampleKey, sample_seed
 
     ds = make_dataset(root, reduced=reduced, augment_at=augment_at)
@@ -71,7 +75,11 @@ def time_config(root: Path, size: int, magnitude: float, n: int, *, reduced: boo
         ds[key]
         per_image.append(time.process_time() - t0)
     load_ms = 1e3 * statistics.fmean(per_image)
+    crops = [t for t in ds.dataset.transform.transforms if isinstance(t, ReducedDecodeRandomResizedCrop)]
+    reduced_share = 1.0 - crops[0].factors.get(1, 0) / max(sum(crops[0].factors.values()), 1) if crops else 0.0
     view_ms = 0.0
+    if size == FINAL:
+        replay = 1
     if replay > 1:
         from efficienttrain.data.sampler import replay_view
 
@@ -82,21 +90,23 @@ def time_config(root: Path, size: int, magnitude: float, n: int, *, reduced: boo
             replay_view(first, sample_seed(0, 1, v))
             views.append(time.process_time() - t0)
         view_ms = 1e3 * statistics.fmean(views)
-    return {"load_ms": load_ms, "view_ms": view_ms, "per_sample_ms": (load_ms + (replay - 1) * view_ms) / replay}
+    return {"load_ms": load_ms, "view_ms": view_ms, "per_sample_ms": (load_ms + (replay - 1) * view_ms) / replay, "reduced_share": reduced_share}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="ImageFolder of full-size JPEGs (benchmarks/make_loader_data.py)")
-    parser.add_argument("--images", type=int, default=300, help="images timed per configuration and size")
+    parser.add_argument("--images", type=int, default=1000, help="images timed per configuration and size")
     parser.add_argument("--replay", type=int, default=2)
+    parser.add_argument("--magnitude", type=float, default=9.0, help="RandAugment magnitude at every size (RandAugment's cost depends on it); "
+                        "negative: each stage's own, from the middle of its span")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     from efficienttrain.curricula import efficienttrain
 
     cur = efficienttrain(EPOCHS, FINAL)
-    magnitude = {s.size: cur((s.start + s.end) / 2).magnitude for s in cur.stages}
+    magnitude = {s.size: (cur((s.start + s.end) / 2).magnitude if args.magnitude < 0 else args.magnitude) for s in cur.stages}
     configs = [
         ("standard", dict(reduced=False, augment_at=None)),
         ("reduced decode", dict(reduced=True, augment_at=None)),
@@ -111,19 +121,20 @@ def main() -> None:
         for size in SIZES:
             res = time_config(Path(args.data), size, magnitude[size], args.images, **kw)
             results[name][size] = res
-            print(f"{name:<45} B={size}: {res['per_sample_ms']:.2f} ms per sample (load {res['load_ms']:.2f}, view {res['view_ms']:.2f})", flush=True)
+            print(f"{name:<45} B={size}: {res['per_sample_ms']:.2f} ms per sample (load {res['load_ms']:.2f}, view {res['view_ms']:.2f}, "
+                  f"{100 * res['reduced_share']:.0f}% decoded at reduced scale)", flush=True)
     base = results["standard"][FINAL]["per_sample_ms"]
     lines = [
         f"Loader CPU time per training sample (ms, one process, one torch thread; {args.images} images of {Path(args.data).name}, "
-        f"final size {FINAL}; RandAugment magnitude of each stage's middle: "
+        f"final size {FINAL}; RandAugment magnitude: "
         + ", ".join(f"{s}: {m:.1f}" for s, m in magnitude.items())
-        + "). In brackets: relative to the standard pipeline at 224.",
+        + "). In brackets: relative to the standard pipeline at 224; after the slash: the share of images decoded at reduced scale.",
         "",
         "| configuration | " + " | ".join(f"B = {s}" for s in SIZES) + " |",
         "|---|" + "---|" * len(SIZES),
     ]
     for name, by_size in results.items():
-        cells = [f"{by_size[s]['per_sample_ms']:.2f} ({by_size[s]['per_sample_ms'] / base:.2f}x)" for s in SIZES]
+        cells = [f"{by_size[s]['per_sample_ms']:.2f} ({by_size[s]['per_sample_ms'] / base:.2f}x) / {100 * by_size[s]['reduced_share']:.0f}%" for s in SIZES]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
