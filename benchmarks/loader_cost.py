@@ -104,6 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     from efficienttrain.curricula import efficienttrain
+    from efficienttrain.provenance import git_state, machine_info, software_versions
 
     cur = efficienttrain(EPOCHS, FINAL)
     magnitude = {s.size: (cur((s.start + s.end) / 2).magnitude if args.magnitude < 0 else args.magnitude) for s in cur.stages}
@@ -140,7 +141,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "loader_cost.md").write_text("\n".join(lines) + "\n")
     (out / "loader_cost.json").write_text(
-        json.dumps({"images": args.images, "final_size": FINAL, "magnitude": magnitude, "results": results, "date": time.strftime("%Y-%m-%d")}, indent=2)
+        json.dumps(
+            {"images": args.images, "final_size": FINAL, "magnitude": magnitude, "results": results, "date": time.strftime("%Y-%m-%d"),
+             "git_commit": git_state()[0], "versions": software_versions(), "machine": machine_info()},  # fmt: skip
+            indent=2,
+        )
     )
     print("\n".join(lines))
 
