@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="ImageFolder of full-size JPEGs (benchmarks/make_loader_data.py)")
     parser.add_argument("--images", type=int, default=1000, help="images timed per configuration and size")
     parser.add_argument("--replay", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over all configurations; each cell is the median of its rounds")
     parser.add_argument("--magnitude", type=float, default=9.0, help="RandAugment magnitude at every size (RandAugment's cost depends on it); "
                         "negative: each stage's own, from the middle of its span")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -116,20 +117,26 @@ def main() -> None:
         ("resize to B + reduced decode", dict(reduced=True, augment_at="bicubic")),
         (f"resize to B + reduced decode + replay {args.replay}", dict(reduced=True, augment_at="bicubic", replay=args.replay)),
     ]
-    results: dict[str, dict[int, dict[str, float]]] = {}
-    for name, kw in configs:
-        results[name] = {}
-        for size in SIZES:
-            res = time_config(Path(args.data), size, magnitude[size], args.images, **kw)
-            results[name][size] = res
-            print(f"{name:<45} B={size}: {res['per_sample_ms']:.2f} ms per sample (load {res['load_ms']:.2f}, view {res['view_ms']:.2f}, "
-                  f"{100 * res['reduced_share']:.0f}% decoded at reduced scale)", flush=True)
+    rounds: dict[str, dict[int, list[dict[str, float]]]] = {name: {size: [] for size in SIZES} for name, _ in configs}
+    for r in range(args.repeats):
+        # Rounds go through every configuration, so that a slow spell of the shared machine hits all of them.
+        for name, kw in configs:
+            for size in SIZES:
+                res = time_config(Path(args.data), size, magnitude[size], args.images, **kw)
+                rounds[name][size].append(res)
+                print(f"round {r + 1}: {name:<45} B={size}: {res['per_sample_ms']:.2f} ms per sample (load {res['load_ms']:.2f}, "
+                      f"view {res['view_ms']:.2f}, {100 * res['reduced_share']:.0f}% decoded at reduced scale)", flush=True)
+    results = {name: {size: {**min(rs, key=lambda x: abs(x["per_sample_ms"] - statistics.median(y["per_sample_ms"] for y in rs))),
+                             "rounds_ms": [x["per_sample_ms"] for x in rs]}  # fmt: skip
+                      for size, rs in by_size.items()}
+               for name, by_size in rounds.items()}
     base = results["standard"][FINAL]["per_sample_ms"]
     lines = [
         f"Loader CPU time per training sample (ms, one process, one torch thread; {args.images} images of {Path(args.data).name}, "
         f"final size {FINAL}; RandAugment magnitude: "
         + ", ".join(f"{s}: {m:.1f}" for s, m in magnitude.items())
-        + "). In brackets: relative to the standard pipeline at 224; after the slash: the share of images decoded at reduced scale.",
+        + f"). Median of {args.repeats} rounds. In brackets: relative to the standard pipeline at 224; after the slash: the share of images "
+        "decoded at reduced scale.",
         "",
         "| configuration | " + " | ".join(f"B = {s}" for s in SIZES) + " |",
         "|---|" + "---|" * len(SIZES),
@@ -142,7 +149,7 @@ def main() -> None:
     (out / "loader_cost.md").write_text("\n".join(lines) + "\n")
     (out / "loader_cost.json").write_text(
         json.dumps(
-            {"images": args.images, "final_size": FINAL, "magnitude": magnitude, "results": results, "date": time.strftime("%Y-%m-%d"),
+            {"images": args.images, "repeats": args.repeats, "final_size": FINAL, "magnitude": magnitude, "results": results, "date": time.strftime("%Y-%m-%d"),
              "git_commit": git_state()[0], "versions": software_versions(), "machine": machine_info()},  # fmt: skip
             indent=2,
         )
