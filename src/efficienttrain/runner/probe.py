@@ -85,6 +85,8 @@ class ProbeReport:
         sizes: One :class:`SizeProbe` per size, smallest first.
         curriculum: The curriculum as a dict.
         pixel_speedup: The pixel cost model's prediction.
+        notes: Remarks printed under the table.
+        provenance: Git commit, library versions and CPU of the measurement.
     """
 
     model: str
@@ -95,6 +97,7 @@ class ProbeReport:
     curriculum: dict[str, Any]
     pixel_speedup: float
     notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def _speedup(self, attr: str) -> float:
         by_size = {p.size: getattr(p, attr) for p in self.sizes}
@@ -114,7 +117,7 @@ class ProbeReport:
         return {
             "model": self.model, "final_size": self.final_size, "workers": self.workers, "threads": self.threads,
             "sizes": rows, "predicted_speedup": self.predicted_speedup, "pixel_speedup": self.pixel_speedup,
-            "curriculum": self.curriculum, "notes": self.notes,
+            "curriculum": self.curriculum, "notes": self.notes, "provenance": self.provenance,
         }  # fmt: skip
 
     def table(self) -> str:
@@ -232,6 +235,10 @@ def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, log: Any = pr
         notes = []
         if trainer.cfg.resolved_workers() == 0:
             notes.append("note: with --workers 0 the main process loads the data, so the loader never overlaps the step")
+        from ..provenance import git_state, machine_info, software_versions
+
+        commit, dirty = git_state()
+        provenance = {"git_commit": commit, "git_dirty": dirty, "versions": software_versions(), "machine": machine_info()}
         return ProbeReport(
-            cfg.model, cur.final_size, trainer.cfg.resolved_workers(), torch.get_num_threads(), rows, cur.to_dict(), curriculum_cost(cur).speedup, notes
+            cfg.model, cur.final_size, trainer.cfg.resolved_workers(), torch.get_num_threads(), rows, cur.to_dict(), curriculum_cost(cur).speedup, notes, provenance
         )
