@@ -134,6 +134,7 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
     _add_config_flags(p)
     p.add_argument("--batches", type=int, default=12, help="timed batches per measurement (default 12)")
     p.add_argument("--warmup", type=int, default=3, help="untimed batches before each measurement (default 3)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds over the sizes, so a slow spell hits all alike (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_probe)
 
@@ -141,10 +142,10 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
 def _cmd_probe(args: argparse.Namespace) -> int:
     from .runner.probe import probe
 
-    if args.batches < 1 or args.warmup < 0:
-        raise UserError("--batches must be at least 1 and --warmup at least 0")
-    cfg = _config_from_args(args, own=("batches", "warmup", "json"))
-    report = probe(cfg, batches=args.batches, warmup=args.warmup, log=(lambda _m: None) if args.json else print)
+    if args.batches < 1 or args.warmup < 0 or args.rounds < 1:
+        raise UserError("--batches and --rounds must be at least 1 and --warmup at least 0")
+    cfg = _config_from_args(args, own=("batches", "warmup", "rounds", "json"))
+    report = probe(cfg, batches=args.batches, warmup=args.warmup, rounds=args.rounds, log=(lambda _m: None) if args.json else print)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0
 

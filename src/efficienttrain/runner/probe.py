@@ -172,25 +172,22 @@ def _loader(trainer: Any, settings: Settings, batches: int) -> DataLoader:
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
 
 
-def _time_per_image(times: list[float], images: int) -> float:
-    return statistics.median(times) / images
-
-
-def _measure(trainer: Any, settings: Settings, batches: int, warmup: int) -> tuple[float, float, float]:
-    """(step, loader, together) seconds per image at ``settings``."""
+def _measure(trainer: Any, settings: Settings, batches: int, warmup: int) -> tuple[list[float], list[float], list[float]]:
+    """Seconds per batch of the bare step, the loader, and both together at ``settings`` (after ``warmup`` batches each)."""
     cfg, parts = trainer.cfg, trainer.parts
     bs = cfg.batch_size
     state, tally = RunState(), EpochTally()
     x = torch.randn(bs, 3, settings.size, settings.size)
     y = torch.randint(0, parts.data.num_classes, (bs,))
-    step_times = []
+    step_times: list[float] = []
     for i in range(warmup + batches):
         t0 = time.perf_counter()
         trainer._train_step(state, i, 10**9, x, y, settings, tally)
         parts.runtime.synchronize()
         if i >= warmup:
             step_times.append(time.perf_counter() - t0)
-    loader_times, together_times = [], []
+    loader_times: list[float] = []
+    together_times: list[float] = []
     for times, train in ((loader_times, False), (together_times, True)):
         it = iter(_loader(trainer, settings, warmup + batches))
         for i in range(warmup + batches):
@@ -202,16 +199,20 @@ def _measure(trainer: Any, settings: Settings, batches: int, warmup: int) -> tup
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
         del it
-    return _time_per_image(step_times, bs), _time_per_image(loader_times, bs), _time_per_image(together_times, bs)
+    return step_times, loader_times, together_times
 
 
-def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, log: Any = print) -> ProbeReport:
+def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, rounds: int = 3, log: Any = print) -> ProbeReport:
     """Measure the bare step, the loader and both together at every size of the curriculum.
+
+    The measurements go round the sizes ``rounds`` times (each round a share of the batches), so
+    that a slow spell of a shared machine falls on every size alike, and the median per size is used.
 
     Args:
         cfg: The training config to probe (its output settings are ignored: nothing is written there).
-        batches: Timed batches per measurement (the median is used).
+        batches: Timed batches per measurement and size, over all rounds.
         warmup: Untimed batches before each measurement.
+        rounds: Rounds over the sizes.
         log: Receives a line per size as it is measured.
 
     Returns:
@@ -224,11 +225,18 @@ def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, log: Any = pr
         quiet = dataclasses.replace(cfg, output=tmp, name="probe", resume=False, safetensors=False, tensorboard=False, snapshot_every=0, plot=None, trace=False)
         trainer = Trainer(quiet, log=lambda _msg: None).setup()
         cur = trainer.curriculum
+        sizes = sorted(cur.sizes)
+        times: dict[int, tuple[list[float], list[float], list[float]]] = {size: ([], [], []) for size in sizes}
+        per_round = max(1, math.ceil(batches / max(rounds, 1)))
+        for _ in range(max(rounds, 1)):
+            for size in sizes:
+                for acc, new in zip(times[size], _measure(trainer, _stage_settings(cur, size)[0], per_round, warmup)):
+                    acc.extend(new)
         rows = []
-        for size in sorted(cur.sizes):
-            settings, epochs = _stage_settings(cur, size)
-            step_s, loader_s, together_s = _measure(trainer, settings, batches, warmup)
-            rows.append(SizeProbe(size, epochs, step_s, loader_s, together_s))
+        bs = trainer.cfg.batch_size
+        for size in sizes:
+            step_s, loader_s, together_s = (statistics.median(t) / bs for t in times[size])
+            rows.append(SizeProbe(size, _stage_settings(cur, size)[1], step_s, loader_s, together_s))
             log(f"  B={size}: step {step_s * 1e3:.2f}, loader {loader_s * 1e3:.2f}, together {together_s * 1e3:.2f} ms/image")
         if cur.final_size not in cur.sizes:  # pragma: no cover - a curriculum always ends at its final size
             raise ValueError("the curriculum does not end at its final size")
