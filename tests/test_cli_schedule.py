@@ -72,3 +72,17 @@ def test_module_entry_point():
     assert proc.returncode == 0 and "1-6" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "efficienttrain", "schedule", "--kind", "bogus"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_demo_table_puts_the_measured_speedup_first_and_labels_the_accuracy_gap():
+    from efficienttrain.demo import comparison_table
+
+    rows = [
+        {"label": "baseline", "top1": 60.0, "train_time_s": 100.0, "theoretical_speedup": 1.0},
+        {"label": "efficienttrain", "top1": 80.0, "train_time_s": 80.0, "theoretical_speedup": 1.52},
+    ]
+    table = comparison_table(rows)
+    head, _, base, et = table.splitlines()[:4]
+    assert head.index("speedup") < head.index("top-1 (demo data)")
+    assert "1.25x" in et and et.index("1.25x") < et.index("80.00%")
+    assert "property of the synthetic demo data, not evidence" in table

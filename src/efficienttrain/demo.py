@@ -15,23 +15,31 @@ from typing import Any, Optional
 __all__ = ["run_demo", "comparison_table"]
 
 
+# What the demo's accuracy gap is, printed under its table: the data are made to favour a curriculum.
+DEMO_DATA_NOTE = (
+    "The speedup is measured: training wall time of the same epochs, evaluation excluded.\n"
+    "The top-1 gap is a property of the synthetic demo data, not evidence: its classes pair a coarse shape with a\n"
+    "fine texture, which favours a curriculum that learns the shapes first. Results on real images: docs/results.md."
+)
+
+
 def comparison_table(rows: list[dict[str, Any]]) -> str:
-    """Format runs as a table: curriculum, top-1, wall time, speedup over the first row.
+    """Format runs as a table: measured speedup over the first row first, then the demo data's top-1.
 
     Args:
         rows: Dicts with ``label``, ``top1``, ``train_time_s`` and ``theoretical_speedup``.
 
     Returns:
-        The table as text.
+        The table as text, with :data:`DEMO_DATA_NOTE` under it.
     """
     base = rows[0]["train_time_s"]
-    head = f"{'run':<16} {'top-1':>7} {'train time':>11} {'speedup':>8} {'theory':>7}"
+    head = f"{'run':<16} {'train time':>11} {'speedup':>8} {'theory':>7} {'top-1 (demo data)':>18}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['label']:<16} {r['top1']:>6.2f}% {r['train_time_s']:>10.1f}s {base / r['train_time_s']:>7.2f}x {r['theoretical_speedup']:>6.2f}x"
+            f"{r['label']:<16} {r['train_time_s']:>10.1f}s {base / r['train_time_s']:>7.2f}x {r['theoretical_speedup']:>6.2f}x {r['top1']:>17.2f}%"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + ["", DEMO_DATA_NOTE])
 
 
 def run_demo(
