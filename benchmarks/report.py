@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
+from efficienttrain.plots import plot_runs
 from efficienttrain.rundir import RunDir, Summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +121,7 @@ def controls_table(runs: dict[str, Run], epochs: int) -> tuple[list[str], dict[s
         "|---|---|---|---|---|",
     ]
     data: dict[str, Any] = {}
-    for kind, label in CONTROL_LABELS.items():
+    for kind, label in [*CONTROL_LABELS.items(), ("et", "*EfficientTrain (for comparison)*")]:
         rs = group(runs, f"{kind}-{epochs}ep")
         if not rs:
             continue
@@ -128,18 +129,12 @@ def controls_table(runs: dict[str, Run], epochs: int) -> tuple[list[str], dict[s
         m, h = mean_spread(accs)
         data[kind] = {"top1": accs, "mean": m, "half_range": h, "minutes": [r.minutes for r in rs]}
         lines.append(f"| {label} | {len(rs)} | {', '.join(fmt_acc(a, VAL_IMAGES) for a in accs)} | **{fmt_mean(accs)}** | {statistics.fmean(r.minutes for r in rs):.1f} |")
-    et = group(runs, f"et-{epochs}ep")
-    if et:
-        accs = [r.top1 for r in et]
-        m, h = mean_spread(accs)
-        data["et"] = {"top1": accs, "mean": m, "half_range": h, "minutes": [r.minutes for r in et]}
-        lines.append(f"| *EfficientTrain (for comparison)* | {len(et)} | {', '.join(fmt_acc(a, VAL_IMAGES) for a in accs)} | **{fmt_mean(accs)}** | {statistics.fmean(r.minutes for r in et):.1f} |")
     controls = [k for k in data if k != "et"]
     if controls:
         best = max(controls, key=lambda k: data[k]["mean"])
         data["best"] = best
         lines += ["", f"Best baseline by mean top-1: **{CONTROL_LABELS[best]}**; the frontier uses it."]
-        if et:
+        if "et" in data:
             verdicts = {k: verdict(data["et"]["mean"], data[k]["mean"], VAL_IMAGES) for k in controls}
             data["et_versus"] = verdicts
             lines.append("EfficientTrain's mean against each control (two standard errors of the difference): "
@@ -245,30 +240,6 @@ def plot_frontier(base: list[Point], et: list[Point], base_label: str, path: Pat
             ax.annotate(f"{p.epochs:g} ep", (p.time, p.acc), textcoords="offset points", xytext=(5, -12), fontsize=8, color=f"C{i}")
     ax.set_xlabel("training wall time (minutes, 2 CPU cores)")
     ax.set_ylabel("final validation top-1 (%)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
-
-
-def plot_curves(runs: Sequence[Run], labels: Sequence[str], path: Path, ylabel: str, title: str) -> Path:
-    """Per-epoch ``top1`` against cumulative training time, one line per run (e.g. the MAE k-NN monitor)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for i, (r, label) in enumerate(zip(runs, labels)):
-        xs = [row["train_time"] / 60.0 for row in r.history]
-        ys = [row["top1"] for row in r.history]
-        ax.plot(xs, ys, marker="o", color=f"C{i}", label=f"{label} ({r.minutes:.1f} min)")
-    ax.set_xlabel("training wall time (minutes, 2 CPU cores)")
-    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -406,8 +377,8 @@ def pair_sections(runs: dict[str, Run], epochs: int, mae_epochs: int, figs: Path
             result[key] = data
     mae = [runs[n] for n in (f"mae-base-{mae_epochs}ep", f"mae-et-{mae_epochs}ep") if n in runs]
     if len(mae) == 2:
-        plot_curves(mae, ["MAE", "MAE + EfficientTrain"], figs / "mae_knn.png", "k-NN top-1 of frozen features (%)",
-                    f"MAE pretraining, ViT-Tiny patch 8 at 112 px, {mae_epochs} epochs: k-NN monitor")  # fmt: skip
+        plot_runs([r.path for r in mae], figs / "mae_knn.png", labels=[f"MAE ({mae[0].minutes:.1f} min)", f"MAE + EfficientTrain ({mae[1].minutes:.1f} min)"],
+                  title=f"MAE, ViT-Tiny patch 8 at 112 px, {mae_epochs} epochs: k-NN top-1 of frozen features")  # fmt: skip
     return md, result
 
 
