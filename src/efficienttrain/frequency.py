@@ -41,6 +41,7 @@ __all__ = [
     "DOWNSAMPLE_MODES",
     "CROP_OPS",
     "resize_to",
+    "MAX_IMAGE_SIZE",
 ]
 
 SizeLike = Union[int, Sequence[int]]
@@ -55,6 +56,11 @@ DOWNSAMPLE_MODES = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 _RFFT_MAX_PLANES = 16
 
 _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
+
+# The largest image side the package accepts (final sizes, stage sizes, crop operators). Training
+# above it is far outside what anyone does, and a typo such as 8192 for 192 would otherwise surface
+# as an allocation failure minutes later; docs/training.md documents the bound.
+MAX_IMAGE_SIZE = 4096
 
 
 def _pair(size: SizeLike) -> tuple[int, int]:
