@@ -76,6 +76,16 @@ def _pair(size: SizeLike) -> tuple[int, int]:
     return h, w
 
 
+def _check_max_size(*lengths: int) -> None:
+    """Refuse image sides above :data:`MAX_IMAGE_SIZE`, before anything is allocated for them."""
+    largest = max(lengths)
+    if largest > MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"image size {largest} is above the supported maximum {MAX_IMAGE_SIZE} "
+            "(efficienttrain.frequency.MAX_IMAGE_SIZE); lower --final-size"
+        )
+
+
 def _check_target(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
     if out_hw[0] > in_hw[0] or out_hw[1] > in_hw[1]:
         raise ValueError(
@@ -84,28 +94,63 @@ def _check_target(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
         )
 
 
-def _window_weights(out_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the kept integer frequencies of a length-``out_len`` window and their weights."""
-    half = out_len // 2
-    freqs = np.arange(-half, half + 1, dtype=np.float64)
-    weights = np.ones_like(freqs)
-    if out_len % 2 == 0:
-        # The unpaired Nyquist bin receives +M/2 and -M/2 with half weight each.
-        weights[0] = weights[-1] = 0.5
-    return freqs, weights
+def _sin_pi_ratio(num: np.ndarray, den: int) -> np.ndarray:
+    """Return ``sin(pi * num / den)`` for integer ``num``, reducing the argument exactly.
+
+    The reduction runs on the integers, so the float argument handed to ``np.sin`` is always in
+    ``[0, pi/2]`` and carries only the rounding of ``num / den``: each value has a relative
+    error of a few ulps, even next to a zero of the sine (which is where the crop kernel divides).
+
+    Args:
+        num: Integer (int64) numerators, any shape.
+        den: Positive integer denominator.
+
+    Returns:
+        Float64 array of the shape of ``num``. Where ``num`` is a multiple of ``den`` the reduced
+        argument is the integer 0, and ``sin(0.0)`` is exactly zero: the zeros are exact.
+    """
+    r = np.mod(num, 2 * den)  # period 2 pi <-> 2 den: r in [0, 2 den)
+    negative = r >= den
+    r -= den * negative  # sin(x + pi) = -sin(x): r in [0, den)
+    np.minimum(r, den - r, out=r)  # sin(pi - x) = sin(x): r in [0, den / 2]
+    out = np.sin(r * (np.pi / den))
+    np.negative(out, out=out, where=negative)
+    return out
 
 
 @functools.lru_cache(maxsize=64)
 def _operator_f64(in_len: int, out_len: int) -> torch.Tensor:
+    """Build the ``(out_len, in_len)`` float64 crop matrix in O(in_len * out_len) time and memory.
+
+    ``S[m, n] = (1/N) sum_k w_k cos(2 pi k d)`` with ``d = m/M - n/N`` and the window and weights
+    of the module docstring (the sine terms cancel because both are symmetric in ``k``). The sum
+    has a closed form, so no ``(M, N, M)`` phase array is needed:
+
+    * odd ``M`` (the Dirichlet kernel): ``sin(M pi d) / sin(pi d)``;
+    * even ``M``: the ``M - 1`` full-weight bins give ``sin((M-1) pi d) / sin(pi d)``, and the two
+      half-weight Nyquist bins add ``cos(M pi d)``; since ``sin((M-1) x) = sin(M x) cos(x) -
+      cos(M x) sin(x)``, the total is ``sin(M pi d) cos(pi d) / sin(pi d)``;
+    * where ``sin(pi d) = 0`` (``d`` an integer) every term is 1, so the value is the weight sum ``M``.
+
+    Everything is evaluated from the integer ``p = m N - n M`` (``d = p / (M N)``): the limit is
+    taken where ``p == 0`` (the only integer ``d`` here, as ``|p| < M N``), and each sine is
+    reduced exactly on integers (:func:`_sin_pi_ratio`), so the exact zeros stay exact and the
+    precision holds up to :data:`MAX_IMAGE_SIZE`.
+    """
     if out_len == in_len:
         return torch.eye(in_len, dtype=torch.float64)
-    freqs, weights = _window_weights(out_len)
-    m = np.arange(out_len, dtype=np.float64)[:, None, None]
-    n = np.arange(in_len, dtype=np.float64)[None, :, None]
-    # S[m, n] = (1/N) sum_k w_k cos(2 pi k (m/M - n/N)): the sine terms cancel because the window
-    # and its weights are symmetric in k, which is what makes the operator real.
-    phase = 2.0 * np.pi * freqs * (m / out_len - n / in_len)
-    op = (weights * np.cos(phase)).sum(-1) / in_len
+    big_m, big_n = out_len, in_len
+    mn = big_m * big_n
+    p = np.arange(big_m, dtype=np.int64)[:, None] * big_n - np.arange(big_n, dtype=np.int64)[None, :] * big_m
+    at_limit = p == 0
+    op = _sin_pi_ratio(p, big_n)  # sin(M pi d) = sin(pi p / N)
+    if big_m % 2 == 0:
+        op *= _sin_pi_ratio(mn - 2 * p, 2 * mn)  # cos(pi d) = sin(pi (MN - 2p) / (2MN))
+    denom = _sin_pi_ratio(p, mn)  # sin(pi d)
+    denom[at_limit] = 1.0  # the limit is set below; this only avoids a 0/0
+    op /= denom
+    op[at_limit] = big_m
+    op /= big_n
     return torch.from_numpy(op)
 
 
@@ -136,10 +181,12 @@ def crop_operator(
         ``S`` such that ``S @ x`` crops a length-``in_len`` signal ``x`` along its first axis.
 
     Raises:
-        ValueError: If the lengths are not positive or ``out_len > in_len``.
+        ValueError: If the lengths are not positive, ``out_len > in_len``, or a length is above
+            :data:`MAX_IMAGE_SIZE`.
     """
     if in_len <= 0 or out_len <= 0:
         raise ValueError(f"lengths must be positive, got in_len={in_len}, out_len={out_len}")
+    _check_max_size(in_len, out_len)
     _check_target((in_len, in_len), (out_len, out_len))
     return _operator_cached(int(in_len), int(out_len), torch.device(device or "cpu"), dtype)
 
@@ -197,14 +244,15 @@ def low_frequency_crop(x: torch.Tensor, size: SizeLike, *, method: CropMethod = 
         the input size, ``x`` itself is returned.
 
     Raises:
-        ValueError: If ``size`` is not positive or exceeds the input size, or ``x`` has fewer
-            than two dimensions.
+        ValueError: If ``size`` is not positive or exceeds the input size, a side is above
+            :data:`MAX_IMAGE_SIZE`, or ``x`` has fewer than two dimensions.
         TypeError: If ``x`` is not a floating-point tensor.
     """
     if x.dim() < 2:
         raise ValueError(f"expected a tensor of shape (..., H, W), got shape {tuple(x.shape)}")
     in_hw = (x.shape[-2], x.shape[-1])
     out_hw = _pair(size)
+    _check_max_size(*in_hw, *out_hw)
     _check_target(in_hw, out_hw)
     compute = _compute_dtype(x.dtype)
     if out_hw == in_hw:
@@ -419,12 +467,14 @@ def downsample(x: torch.Tensor, size: SizeLike, mode: str = "bilinear") -> torch
         Tensor of shape ``(..., h, w)`` with the dtype of ``x``.
 
     Raises:
-        ValueError: If the mode is unknown or the size impossible.
+        ValueError: If the mode is unknown, the size impossible, or a side is above
+            :data:`MAX_IMAGE_SIZE`.
     """
     if mode not in DOWNSAMPLE_MODES:
         raise ValueError(f"unknown down-sampling mode {mode!r}; choose one of {', '.join(DOWNSAMPLE_MODES)}")
     in_hw = (x.shape[-2], x.shape[-1])
     out_hw = _pair(size)
+    _check_max_size(*in_hw, *out_hw)
     _check_target(in_hw, out_hw)
     if out_hw == in_hw:
         return x
@@ -461,8 +511,9 @@ def resize_to(x: torch.Tensor, size: SizeLike, op: str = "lowfreq") -> torch.Ten
         The shrunk tensor (``x`` itself when the size already matches).
 
     Raises:
-        ValueError: On an unknown op or an impossible size.
+        ValueError: On an unknown op, an impossible size, or a side above :data:`MAX_IMAGE_SIZE`.
     """
+    # Both branches refuse sides above MAX_IMAGE_SIZE themselves, before building any operator.
     if op == "lowfreq":
         return low_frequency_crop(x, size)
     if op not in DOWNSAMPLE_MODES:
