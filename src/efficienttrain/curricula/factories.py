@@ -330,20 +330,48 @@ def load_curriculum(path: Union[str, Path]) -> Curriculum:
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If the file cannot be parsed or describes an invalid schedule.
+        ValueError: If the file cannot be read as UTF-8 text, cannot be parsed, is empty, is not
+            a mapping, or describes an invalid schedule; the message is one line.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"curriculum file not found: {path}")
-    text = path.read_text()
-    try:
-        spec = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ValueError(f"cannot parse curriculum file {path}: {str(err).splitlines()[0]}") from None
+    spec = _parse_curriculum_text(_read_curriculum_text(path), path)
+    if spec is None:
+        raise ValueError(f"curriculum file {path} is empty; it needs a mapping with a 'stages' list")
+    if not isinstance(spec, dict):
+        raise ValueError(f"curriculum file {path} must hold a mapping with a 'stages' list at the top level, not a {type(spec).__name__}")
     try:
         return Curriculum.from_dict(spec)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
+
+
+def _read_curriculum_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 (a byte-order mark is allowed), or a one-line ValueError."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"cannot read curriculum file {path}: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"curriculum file {path} is not UTF-8 text (invalid byte at offset {err.start}); save it as UTF-8 YAML or JSON"
+        ) from None
+
+
+def _parse_curriculum_text(text: str, path: Path) -> object:
+    """Parse YAML (or JSON for ``.json``); ``None`` for a file with no content."""
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    # ValueError and OverflowError: YAML tags such as !!int or !!timestamp with bad values, and
+    # integers longer than Python converts; RecursionError: absurdly deep nesting.
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as err:
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ValueError(f"cannot parse curriculum file {path}: {first}") from None
 
 
 _KINDS = ("efficienttrain", "efficienttrain++", "linear", "constant")

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import reprlib
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import yaml
+
+from ..frequency import MAX_IMAGE_SIZE
 
 __all__ = [
     "Stage",
@@ -33,13 +37,34 @@ __all__ = [
     "merge_stages",
     "MAGNITUDE_RULES",
     "DEFAULT_MAX_MAGNITUDE",
+    "MAX_EPOCHS",
+    "MAX_RANDAUGMENT_MAGNITUDE",
 ]
 
 MAGNITUDE_RULES = ("linear", "constant")
 # m0, the RandAugment magnitude of the paper's recipe (rand-m9-mstd0.5-inc1) and of every default here.
 DEFAULT_MAX_MAGNITUDE = 9.0
 
+# The longest curriculum a file may describe, in epochs (stage boundaries, lengths, 'epochs' and
+# 'budget'). Real recipes run at most a few thousand epochs (MAE pre-trains for 1600); 100000 is far
+# beyond any of them, yet it turns a unit mix-up (iterations typed as epochs) or a typo such as 1e308
+# into an error at load time instead of a run, a table or a per-epoch loop that never ends.
+MAX_EPOCHS = 100_000
+# The largest RandAugment magnitude a file may give ('max_magnitude' and a stage's 'magnitude').
+# timm's RandAugment caps magnitudes at 10 by default (its op levels are magnitude / 10) and lets
+# 'mmax' raise the cap; the paper uses 9. 100, ten times the default scale, leaves room for such
+# experiments while rejecting values that can only be mistakes.
+MAX_RANDAUGMENT_MAGNITUDE = 100.0
+
 _EPS = 1e-9
+_TOP_KEYS = frozenset({"name", "epochs", "final_size", "magnitude", "max_magnitude", "stages", "budget"})
+_STAGE_KEYS = frozenset({"start", "end", "epochs", "size", "magnitude"})
+
+# Shows a bad value in an error message: bounded in length and nesting depth, so a huge or deeply
+# nested value from a file still gives a short, one-line message (repr escapes line breaks).
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 2, 40, 40, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
 
 
 @dataclass(frozen=True)
@@ -318,6 +343,10 @@ class Curriculum:
         match the previous stage's end). Instead of ``end`` a stage may give ``epochs`` (its
         length). Top-level ``epochs`` is optional and must equal the last stage's end.
 
+        Numbers must be YAML/JSON numbers, not strings or booleans, and finite. ``null`` is
+        accepted only where the Python API takes ``None``: ``final_size`` (the last stage's
+        size), ``budget`` (none) and a stage's ``magnitude`` (follow the magnitude rule).
+
         Args:
             spec: The description.
 
@@ -325,53 +354,33 @@ class Curriculum:
             The curriculum.
 
         Raises:
-            ValueError: On unknown keys, missing fields or an invalid schedule.
+            ValueError: On unknown keys, missing fields, a field of the wrong type or out of
+                range (see :data:`MAX_EPOCHS`, :data:`MAX_RANDAUGMENT_MAGNITUDE` and
+                :data:`~efficienttrain.frequency.MAX_IMAGE_SIZE`), or an invalid schedule; the
+                message is one line and names the field.
         """
         if not isinstance(spec, Mapping):
-            raise ValueError(f"a curriculum spec must be a mapping, got {type(spec).__name__}")
-        allowed = {"name", "epochs", "final_size", "magnitude", "max_magnitude", "stages", "budget"}
-        unknown = set(spec) - allowed
-        if unknown:
-            raise ValueError(f"unknown curriculum key(s) {sorted(unknown)}; allowed keys are {sorted(allowed)}")
+            raise ValueError(f"a curriculum spec must be a mapping with a 'stages' list, got {_show(spec)}")
+        _check_keys(spec, _TOP_KEYS, "unknown curriculum key(s)", f"allowed keys are {sorted(_TOP_KEYS)}")
         raw = spec.get("stages")
         if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
-            raise ValueError("a curriculum spec needs a non-empty 'stages' list, e.g. [{end: 180, size: 160}, ...]")
+            got = f", got {_show(raw)}" if "stages" in spec else ""
+            raise ValueError(f"a curriculum spec needs a non-empty 'stages' list, e.g. [{{end: 180, size: 160}}, ...]{got}")
         stages: list[Stage] = []
         cursor = 0.0
-        for i, item in enumerate(raw):
-            if not isinstance(item, Mapping):
-                raise ValueError(f"stage {i + 1} must be a mapping with 'size' and 'end', got {item!r}")
-            extra = set(item) - {"start", "end", "epochs", "size", "magnitude"}
-            if extra:
-                raise ValueError(f"stage {i + 1} has unknown key(s) {sorted(extra)}; use start, end, epochs, size, magnitude")
-            if "size" not in item:
-                raise ValueError(f"stage {i + 1} is missing 'size'")
-            start = float(item.get("start", cursor))
-            if "end" in item:
-                end = float(item["end"])
-            elif "epochs" in item:
-                end = start + float(item["epochs"])
-            else:
-                raise ValueError(f"stage {i + 1} needs 'end' (cumulative epochs) or 'epochs' (its length)")
-            size = item["size"]
-            if isinstance(size, bool) or not isinstance(size, (int, float)) or int(size) != size:
-                raise ValueError(f"stage {i + 1}: size must be an integer, got {size!r}")
-            mag = item.get("magnitude")
-            stages.append(Stage(start, end, int(size), None if mag is None else float(mag)))
-            cursor = end
-        if "epochs" in spec and abs(float(spec["epochs"]) - stages[-1].end) > 1e-6:
+        for number, item in enumerate(raw, start=1):
+            stages.append(_parse_stage(item, number, cursor))
+            cursor = stages[-1].end
+        options, epochs = _parse_options(spec)
+        # Checked after the schedule itself, so a gap or overlap is reported as such rather than
+        # as a total length that disagrees.
+        cur = cls(stages, **options)
+        if epochs is not None and abs(epochs - cur.epochs) > 1e-6:
             raise ValueError(
-                f"'epochs' is {spec['epochs']} but the last stage ends at {_clean_number(stages[-1].end)}; "
+                f"'epochs' is {_clean_number(epochs)} but the last stage ends at {_clean_number(cur.epochs)}; "
                 "make them agree (or drop 'epochs')"
             )
-        return cls(
-            stages,
-            final_size=spec.get("final_size"),
-            magnitude_rule=spec.get("magnitude", "linear"),
-            max_magnitude=float(spec.get("max_magnitude", DEFAULT_MAX_MAGNITUDE)),
-            name=str(spec.get("name", "custom")),
-            budget=spec.get("budget"),
-        )
+        return cur
 
     def to_yaml(self) -> str:
         """Return the YAML form of :meth:`to_dict`."""
@@ -445,6 +454,118 @@ def _fmt(value: float) -> str:
 
 def _is_whole(value: float) -> bool:
     return abs(value - round(value)) < 1e-6
+
+
+def _show(value: Any) -> str:
+    """A short, one-line rendering of ``value`` for error messages."""
+    return _REPR.repr(value)
+
+
+def _number(value: Any, field: str, high: float, *, low: float = 0.0, above_low: bool = False, integer: bool = False) -> Union[int, float]:
+    """Read one numeric field of a curriculum spec.
+
+    Booleans, strings (even numeric-looking ones: YAML already reads unquoted numbers as numbers),
+    ``None``, containers, NaN and infinities are rejected, as are values outside the bounds; huge
+    integers are compared exactly, so they never overflow a float conversion.
+
+    Args:
+        value: The value from the spec.
+        field: How the message names the field, e.g. ``"stage 2: 'epochs'"``.
+        high: Largest valid value.
+        low: Smallest valid value (excluded when ``above_low``).
+        above_low: Whether ``low`` itself is invalid.
+        integer: Whether the value must be whole (``224.0`` is accepted as ``224``).
+
+    Returns:
+        The value as an ``int`` (``integer``) or a ``float``.
+
+    Raises:
+        ValueError: One line naming the field, what is valid and what was given.
+    """
+    kind = "an integer" if integer else "a number"
+    low_text = f"> {_clean_number(low)}" if above_low else f">= {_clean_number(low)}"
+    expected = f"{field} must be {kind} {low_text} and <= {_clean_number(high)}, got {_show(value)}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        hint = " (write numbers without quotes)" if isinstance(value, str) else ""
+        raise ValueError(expected + hint)
+    if isinstance(value, numbers.Integral):
+        number: Union[int, float] = int(value)
+    else:
+        number = float(value)
+        if not math.isfinite(number) or (integer and not number.is_integer()):
+            raise ValueError(expected)
+    if number > high or number < low or (above_low and number == low):
+        raise ValueError(expected)
+    return int(number) if integer else float(number)
+
+
+def _check_keys(spec: Mapping[Any, Any], allowed: frozenset[str], what: str, fix: str) -> None:
+    """Raise a one-line ValueError listing the keys of ``spec`` outside ``allowed``."""
+    unknown = sorted((_show(key) for key in spec if key not in allowed))
+    if unknown:
+        listed = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise ValueError(f"{what} [{listed}]; {fix}")
+
+
+def _parse_stage(item: Any, number: int, cursor: float) -> Stage:
+    """Read stage ``number`` (from 1) of a spec; ``cursor`` is where the previous stage ended."""
+    where = f"stage {number}"
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where} of 'stages' must be a mapping with 'size' and 'end', got {_show(item)}")
+    _check_keys(item, _STAGE_KEYS, f"{where} has unknown key(s)", "use start, end, epochs, size, magnitude")
+    if "size" not in item:
+        raise ValueError(f"{where} is missing 'size'")
+    start = _number(item["start"], f"{where}: 'start'", MAX_EPOCHS) if "start" in item else cursor
+    length = _number(item["epochs"], f"{where}: 'epochs'", MAX_EPOCHS, above_low=True) if "epochs" in item else None
+    if "end" in item:
+        end = _number(item["end"], f"{where}: 'end'", MAX_EPOCHS)
+        if length is not None and abs(end - start - length) > 1e-6:
+            raise ValueError(
+                f"{where}: 'epochs' is {_clean_number(length)} but 'end' - 'start' is {_clean_number(end - start)}; "
+                "give one of them or make them agree"
+            )
+    elif length is not None:
+        end = start + length
+        if end > MAX_EPOCHS:
+            raise ValueError(f"{where}: ends at {_clean_number(end)} epochs ('start' + 'epochs'), above the limit of {MAX_EPOCHS}")
+    else:
+        raise ValueError(f"{where} needs 'end' (cumulative epochs) or 'epochs' (its length)")
+    size = int(_number(item["size"], f"{where}: 'size'", MAX_IMAGE_SIZE, low=1, integer=True))
+    mag = item.get("magnitude")
+    magnitude = None if mag is None else _number(mag, f"{where}: 'magnitude'", MAX_RANDAUGMENT_MAGNITUDE)
+    return Stage(start, end, size, magnitude)
+
+
+def _parse_options(spec: Mapping[str, Any]) -> tuple[dict[str, Any], Optional[float]]:
+    """Read the top-level fields of a spec other than ``stages``.
+
+    Args:
+        spec: The spec.
+
+    Returns:
+        The :class:`Curriculum` keywords (``final_size``, ``magnitude_rule``, ``max_magnitude``,
+        ``name``, ``budget``) and the top-level ``epochs`` (``None`` when absent), which the
+        caller compares with the schedule's length.
+    """
+    name = spec.get("name", "custom")
+    if not isinstance(name, str) or not name.isprintable():
+        raise ValueError(f"'name' must be a one-line string (quote it in YAML if it looks like a number), got {_show(name)}")
+    rule = spec.get("magnitude", "linear")
+    if not isinstance(rule, str) or rule not in MAGNITUDE_RULES:
+        raise ValueError(
+            f"'magnitude' (the magnitude rule) must be 'linear' or 'constant', got {_show(rule)}; "
+            "a number goes in 'max_magnitude' or in a stage's 'magnitude'"
+        )
+    epochs = _number(spec["epochs"], "'epochs'", MAX_EPOCHS, above_low=True) if "epochs" in spec else None
+    final_size, budget = spec.get("final_size"), spec.get("budget")
+    options = {
+        "final_size": None if final_size is None else _number(final_size, "'final_size'", MAX_IMAGE_SIZE, low=1, integer=True),
+        "magnitude_rule": rule,
+        "max_magnitude": _number(spec.get("max_magnitude", DEFAULT_MAX_MAGNITUDE), "'max_magnitude'", MAX_RANDAUGMENT_MAGNITUDE),
+        "name": name,
+        "budget": None if budget is None else _number(budget, "'budget'", MAX_EPOCHS, above_low=True),
+    }
+    return options, epochs
 
 
 def _validate(stages: Sequence[Stage], final_size: int, magnitude_rule: str, max_magnitude: float) -> None:
