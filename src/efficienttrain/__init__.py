@@ -12,10 +12,13 @@ The main entry points:
 * the cost model: :func:`curriculum_cost`;
 * the drop-in pieces for your own loop: :class:`CurriculumDataset`, :class:`CurriculumBatchSampler`,
   :func:`crop_batch`, :func:`set_epoch`, :func:`build_train_transform`;
+* ``torch.compile`` across stages: :func:`compile_for_curriculum`, and
+  :func:`preserved_training_state` for throw-away steps (warm-up, memory checks);
 * the recipe runner: :func:`train`, :class:`Trainer`, :class:`TrainConfig`.
 """
 
 from .api import crop_batch, find_curriculum_sampler, set_epoch
+from .compiling import CompiledModel, compile_for_curriculum
 from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
 from .curricula import (
     Curriculum,
@@ -37,6 +40,7 @@ from .data import (
     build_train_transform,
     set_magnitude,
 )
+from .dryrun import preserved_training_state
 from .errors import UserError
 from .frequency import (
     downsample,
@@ -88,6 +92,9 @@ __all__ = [
     "get_cost_function",
     "CurriculumBatchSampler",
     "CurriculumDataset",
+    "compile_for_curriculum",
+    "CompiledModel",
+    "preserved_training_state",
     "DemoDataset",
     "build_train_transform",
     "build_eval_transform",

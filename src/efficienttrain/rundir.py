@@ -264,6 +264,10 @@ class Summary:
         sessions: Provenance of every process that trained the run.
         final_ema_top1: Top-1 of the EMA weights, if kept.
         objective: The training objective.
+        preflight: The last process's throw-away steps: ``memory_kind``, ``peak_memory_mib`` per
+            input size and each step's record (empty with ``--no-preflight`` and no compile).
+        compile: With ``--compile``: mode, graphs, ``compile_time_s`` (not part of
+            ``train_time_s``), graphs compiled during training and sizes that ran eagerly.
     """
 
     name: str
@@ -283,12 +287,15 @@ class Summary:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     final_ema_top1: Optional[float] = None
     objective: str = "classification"
+    preflight: dict[str, Any] = field(default_factory=dict)
+    compile: Optional[dict[str, Any]] = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (an unset EMA top-1 is left out)."""
+        """A JSON-ready dict (an unset EMA top-1 or compile record is left out)."""
         out = _plain(dataclasses.asdict(self))
-        if out["final_ema_top1"] is None:
-            del out["final_ema_top1"]
+        for key in ("final_ema_top1", "compile"):
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod

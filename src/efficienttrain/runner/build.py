@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from ..compiling import CompiledModel, compile_for_curriculum
 from ..curricula import Curriculum, create_curriculum, is_curriculum_file
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
 from ..data.sampler import CurriculumBatchSampler, CurriculumDataset
@@ -48,6 +49,8 @@ class TrainingParts:
         val_loader: The validation loader (this rank's shard).
         optim: Optimizer, schedule, EMA and grad scaler.
         resume: The checkpoint to resume, until the loop has restored it.
+        compiled: With ``--compile``, the compiled ``train_model`` and its graph count
+            (``train_model`` is then ``compiled.module``).
     """
 
     runtime: Runtime
@@ -62,6 +65,7 @@ class TrainingParts:
     val_loader: DataLoader
     optim: Optimisation
     resume: Optional[Checkpoint] = None
+    compiled: Optional[CompiledModel] = None
 
 
 def build_parts(
@@ -96,7 +100,13 @@ def build_parts(
     train_model = model
     if runtime.world_size > 1:
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
-    return TrainingParts(runtime, run_dir, curriculum, data, objective, model, train_model, sampler, train_loader, val_loader, optim, resume)
+    compiled = None
+    if cfg.compile:
+        # DDP is compiled as a whole (not the model inside it), as torch recommends, so that its
+        # gradient buckets are overlapped with the compiled backward.
+        compiled = compile_for_curriculum(train_model, curriculum, mode=cfg.compile_mode, backend=cfg.compile_backend)
+        train_model = compiled.module
+    return TrainingParts(runtime, run_dir, curriculum, data, objective, model, train_model, sampler, train_loader, val_loader, optim, resume, compiled)
 
 
 def _checkpoint_to_resume(cfg: TrainConfig, run_dir: RunDir) -> Optional[Checkpoint]:

@@ -108,6 +108,11 @@ class TrainConfig:
     seed: int = _opt(0, "random seed")
     deterministic: bool = _opt(False, "use deterministic algorithms")
     channels_last: bool = _opt(False, "use channels-last memory format")
+    compile: bool = _opt(False, "compile the model with torch.compile: one static-shape graph per stage size, each compiled in a throw-away step before its stage")
+    compile_mode: str = _opt("default", "torch.compile mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs")
+    compile_backend: str = _opt("inductor", "torch.compile backend (aot_eager: trace without generating code, for debugging)")
+    compile_warmup: bool = _opt(False, "with --compile: compile every stage size before the first epoch, so that no stage starts with a stall")
+    preflight: bool = _opt(True, "before the first epoch, run one throw-away training step at the largest size (fail fast on out-of-memory, report peak memory per stage size)")
     # output
     output: Optional[str] = _opt(None, "output directory (default runs/<name>)")
     name: Optional[str] = _opt(None, "run name")
@@ -175,7 +180,8 @@ class TrainConfig:
         Raises:
             UserError: Naming the bad field and what would be valid.
         """
-        from ..frequency import CROP_OPS
+        from ..compiling import COMPILE_MODES
+        from ..frequency import CROP_OPS, MAX_IMAGE_SIZE
         from .objectives import OBJECTIVES
 
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
@@ -188,6 +194,15 @@ class TrainConfig:
             raise UserError(f"--accum-steps must be at least 1, got {self.accum_steps}")
         if self.final_size is not None and self.final_size <= 0:
             raise UserError(f"--final-size must be positive, got {self.final_size}")
+        for flag, size in (("--final-size", self.final_size), ("--demo-image-size", self.demo_image_size)):
+            if size is not None and size > MAX_IMAGE_SIZE:
+                raise UserError(f"{flag} {size} is above the largest supported image size {MAX_IMAGE_SIZE} (docs/training.md); lower it")
+        if self.compile_mode not in COMPILE_MODES:
+            raise UserError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.compile_mode != "default" and self.compile_backend != "inductor":
+            raise UserError(f"--compile-mode {self.compile_mode} needs --compile-backend inductor")
+        if self.compile_warmup and not self.compile:
+            raise UserError("--compile-warmup compiles every stage size before training: add --compile")
         if self.multiple_of < 1:
             raise UserError(f"--multiple-of must be at least 1, got {self.multiple_of}")
         if self.crop_op not in CROP_OPS:

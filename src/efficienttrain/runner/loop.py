@@ -39,6 +39,7 @@ from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
 from .logger import MetricsLogger, format_summary
+from .preflight import DrySteps
 from .progress import DataWaitWatch, EpochProgress, epoch_line
 from .state import EpochTally, RunState, make_checkpoint, make_snapshot, restore, weights_checksum
 
@@ -97,6 +98,8 @@ class Trainer:
         self._logger: Optional[MetricsLogger] = None
         self._epoch_costs: list[float] = []
         self._wait_watch = DataWaitWatch(self.log, config.resolved_workers())
+        # Throw-away steps (pre-flight, per-size compile); built by run() once the parts exist.
+        self._dry: Optional[DrySteps] = None
         # Provenance: the sessions of earlier processes (from the checkpoint) and this one's clock.
         self._sessions_before: list[dict[str, Any]] = []
         self._clock: Optional[SessionClock] = None
@@ -232,10 +235,14 @@ class Trainer:
         """
         self.setup()
         parts = self._parts()
-        state = self._start()
         outcome = "paused"
         with stop_signal_handlers(self._handle_signal):
             try:
+                # Before anything is written: an out-of-memory error at the largest size leaves
+                # the output directory (and any checkpoint in it) as it was.
+                self._dry = DrySteps(self.cfg, parts, self.log)
+                self._dry.preflight()
+                state = self._start()
                 outcome = self._run_epochs(state, max_epochs)
             finally:
                 shutdown_loader_workers([parts.train_loader, parts.val_loader])
@@ -288,7 +295,7 @@ class Trainer:
             t0 = time.perf_counter()
             tally = self._train_epoch(state)
             parts.runtime.synchronize()
-            seconds = state.epoch_elapsed + (time.perf_counter() - t0)
+            seconds = state.epoch_elapsed + (time.perf_counter() - t0) - tally.compile_time
             if tally.stopped_at is not None:
                 state.step, state.epoch_elapsed = tally.stopped_at, seconds
                 self._save(state)
@@ -341,6 +348,8 @@ class Trainer:
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         size = int(x.shape[-1])
+        if self._dry is not None:
+            tally.compile_time += self._dry.before_step(size)
         if objective.mixup is not None:
             x, y = objective.mixup(x, y)
         sync = (step + 1) % cfg.accum_steps == 0 or step + 1 == n_batches
@@ -375,6 +384,8 @@ class Trainer:
         # DDP keeps parameters in sync but each rank updates its own batch-norm statistics; take
         # rank 0's (as DDP does before every forward) so that all ranks evaluate alike.
         parts.runtime.sync_buffers(parts.model)
+        if self._dry is not None:
+            self._dry.check_recompiles(state.epoch)
         t1 = time.perf_counter()
         metrics = self.evaluate()
         ema_metrics = self.evaluate(parts.optim.ema.module) if parts.optim.ema is not None else None
@@ -483,6 +494,8 @@ class Trainer:
             sessions=self._sessions(len(history)),
             final_ema_top1=last.get("ema_top1"),
             objective=parts.objective.name,
+            preflight=self._dry.record() if self._dry is not None else {},
+            compile=self._dry.compile_record() if self._dry is not None else None,
         )
         if parts.runtime.is_main and history:
             parts.run_dir.write_summary(summary)

@@ -73,6 +73,7 @@ class EpochTally:
         images: Images trained.
         last_size: Input size of the last batch.
         data_wait: Seconds the loop waited for the loader's batches.
+        compile_time: Seconds of throw-away steps that compiled a new size (not training time).
         stopped_at: The next step, when a stop request ended the epoch early; else ``None``.
     """
 
@@ -81,6 +82,7 @@ class EpochTally:
     images: int = 0
     last_size: int = 0
     data_wait: float = 0.0
+    compile_time: float = 0.0
     stopped_at: Optional[int] = None
 
     @property

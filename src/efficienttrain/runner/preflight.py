@@ -1,0 +1,189 @@
+"""Throw-away training steps of a run: the pre-flight at the largest size, and compiling each size.
+
+A curriculum trains its smallest sizes first, so a batch that fits at 160 px can run out of
+memory at the final size after 60% of the run. :class:`DrySteps` runs one full training step
+(forward, backward, optimizer update) on random images at a given size, measures its time and
+peak memory, and undoes it (:func:`~efficienttrain.dryrun.preserved_training_state`): a run ends
+with the same weights with or without these steps.
+
+* The pre-flight (default on, ``--no-preflight`` skips it) runs before the first epoch at every
+  stage size, largest first, so that an out-of-memory error comes at once, as a one-line
+  :class:`~efficienttrain.errors.UserError` that names the size, the batch and the fix. Under
+  ``--compile`` it runs at the largest size only (each step compiles a graph), unless
+  ``--compile-warmup`` asks for every size.
+* Under ``--compile`` the loop runs one before the first batch of each size not yet compiled, so
+  that compiling happens outside the timed training steps and its time is recorded apart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..dryrun import MemoryMeter, preserved_training_state
+from ..errors import UserError
+from .build import TrainingParts
+from .config import TrainConfig
+
+__all__ = ["DryStep", "DrySteps"]
+
+
+@dataclass
+class DryStep:
+    """One throw-away step.
+
+    Attributes:
+        size: Input size.
+        batch: Images in the step (the per-process batch).
+        seconds: Wall time of the step (with ``--compile``: compiling plus one step).
+        peak_mib: Peak memory of the step (see :class:`~efficienttrain.dryrun.MemoryMeter`).
+        graphs: Graphs compiled during the step (``--compile`` only).
+    """
+
+    size: int
+    batch: int
+    seconds: float
+    peak_mib: float
+    graphs: int = 0
+
+
+@dataclass
+class DrySteps:
+    """The throw-away steps of one process of a run, and what they measured.
+
+    Args:
+        cfg: The run's config.
+        parts: The run's parts.
+        log: Receives one line per step.
+    """
+
+    cfg: TrainConfig
+    parts: TrainingParts
+    log: Callable[[str], None]
+    done: dict[int, DryStep] = field(default_factory=dict)
+    eager_sizes: list[int] = field(default_factory=list)
+    warned_graphs: int = 0
+    meter: MemoryMeter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.meter = MemoryMeter(self.parts.runtime.device)
+
+    def preflight(self) -> None:
+        """The steps before the first epoch: see the module docstring."""
+        cfg = self.cfg
+        sizes = sorted(set(self.parts.curriculum.sizes), reverse=True)
+        if cfg.compile and not cfg.compile_warmup:
+            sizes = sizes[:1] if cfg.preflight else []
+        elif not cfg.preflight and not cfg.compile_warmup:
+            sizes = []
+        for size in sizes:
+            self.run(size, reason="pre-flight")
+
+    def before_step(self, size: int) -> float:
+        """Under ``--compile``, compile ``size`` if it is new; returns the seconds spent."""
+        if self.parts.compiled is None or size in self.done:
+            return 0.0
+        return self.run(size, reason="compile").seconds
+
+    def run(self, size: int, reason: str) -> DryStep:
+        """One throw-away step at ``size``, logged and recorded."""
+        compiled = self.parts.compiled
+        before = compiled.graphs if compiled is not None else 0
+        try:
+            step = self._step(size)
+        except torch.OutOfMemoryError:
+            raise UserError(self._oom_message(size)) from None
+        except RuntimeError as err:
+            if "can't allocate memory" not in str(err):
+                raise
+            raise UserError(self._oom_message(size)) from None
+        if compiled is not None:
+            step.graphs = compiled.graphs - before
+            if step.graphs == 0:
+                self.eager_sizes.append(size)
+        self.done[size] = step
+        self.log(self._line(step, reason))
+        return step
+
+    def _step(self, size: int) -> DryStep:
+        parts, cfg = self.parts, self.cfg
+        runtime, objective, optim = parts.runtime, parts.objective, parts.optim
+        batch = cfg.batch_size
+        # A private generator: the run's own random streams are not touched (and are restored anyway).
+        gen = torch.Generator().manual_seed(size)
+        x = torch.randn(batch, 3, size, size, generator=gen).to(runtime.device)
+        y = torch.randint(0, max(parts.data.num_classes, 1), (batch,), generator=gen).to(runtime.device)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.meter.start()
+        t0 = time.perf_counter()
+        with preserved_training_state(parts.model, optim.optimizer, optim.scaler):
+            if objective.mixup is not None:
+                x, y = objective.mixup(x, y)
+            with runtime.autocast():
+                loss = objective.loss(parts.train_model, x, y)
+            optim.backward(loss)
+            if optim.scaler is not None:
+                optim.scaler.step(optim.optimizer)
+                optim.scaler.update()
+            else:
+                optim.optimizer.step()
+            runtime.synchronize()
+            peak = self.meter.peak_mib()
+        return DryStep(size, batch, time.perf_counter() - t0, peak)
+
+    def _oom_message(self, size: int) -> str:
+        if self.parts.runtime.device.type == "cuda":
+            torch.cuda.empty_cache()
+        batch = self.cfg.batch_size
+        return (
+            f"out of memory in one training step at {size} px with batch {batch} per process (the curriculum's largest stage); "
+            f"lower --batch-size (e.g. {max(1, batch // 2)}) and keep the effective batch with --accum-steps {2 * self.cfg.accum_steps}"
+        )
+
+    def _line(self, step: DryStep, reason: str) -> str:
+        what = "compiled" if reason == "compile" or self.parts.compiled is not None else "one training step"
+        extra = f", {step.graphs} graph(s)" if self.parts.compiled is not None else ""
+        eager = " - NOT compiled: this size runs eagerly (dynamo's recompile limit?)" if self.parts.compiled is not None and step.graphs == 0 else ""
+        return f"{reason}: {what} at {step.size} px x batch {step.batch}: {step.seconds:.2f} s{extra}, peak memory {step.peak_mib:.0f} MiB ({self.meter.kind}){eager}"
+
+    def graphs_during_training(self) -> int:
+        """Graphs compiled by training steps instead of throw-away steps (0 when all went as planned)."""
+        compiled = self.parts.compiled
+        return 0 if compiled is None else compiled.graphs - sum(d.graphs for d in self.done.values())
+
+    def check_recompiles(self, epoch: int) -> None:
+        """Log once per new batch of graphs that training steps compiled (each one stalled a step)."""
+        extra = self.graphs_during_training()
+        if extra > self.warned_graphs:
+            self.log(
+                f"warning: torch.compile compiled {extra - self.warned_graphs} graph(s) inside training steps by epoch {epoch + 1} "
+                "(a shape or mode the per-size compile did not cover); their time counts as training time"
+            )
+            self.warned_graphs = extra
+
+    def record(self) -> dict[str, Any]:
+        """Peak memory per size and every step, for ``summary.json``."""
+        return {
+            "memory_kind": self.meter.kind,
+            "peak_memory_mib": {str(s): round(d.peak_mib, 1) for s, d in sorted(self.done.items())},
+            "steps": [asdict(d) for _, d in sorted(self.done.items())],
+        }
+
+    def compile_record(self) -> Optional[dict[str, Any]]:
+        """Under ``--compile``: graphs, time spent compiling (apart from training time), eager sizes."""
+        compiled = self.parts.compiled
+        if compiled is None:
+            return None
+        return {
+            "mode": compiled.mode,
+            "backend": compiled.backend,
+            "recompile_limit": compiled.recompile_limit,
+            "graphs": compiled.graphs,
+            "graphs_during_training": self.graphs_during_training(),
+            "compile_time_s": round(sum(d.seconds for d in self.done.values()), 3),
+            "eager_sizes": sorted(self.eager_sizes),
+        }
