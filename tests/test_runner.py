@@ -296,3 +296,10 @@ def test_git_state_outside_a_checkout(tmp_path):
     from efficienttrain.provenance import git_state
 
     assert git_state(tmp_path) == (None, None)
+
+
+def test_channels_last_run(tmp_path):
+    # Regression: a function-level "import torch.utils.tensorboard" made "torch" unbound where
+    # the model was moved to channels-last, so every --channels-last run failed at start-up.
+    result = Trainer(tiny_config(tmp_path, epochs=1, channels_last=True)).run()
+    assert result.completed

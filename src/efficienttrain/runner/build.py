@@ -8,6 +8,7 @@ then the model's initialisation) is fixed: it decides the run's numbers.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -184,7 +185,9 @@ def _build_model(
     objective.check_model(model, curriculum.sizes, curriculum.final_size, runtime.device)
     if cfg.tensorboard and runtime.is_main:
         try:
-            import torch.utils.tensorboard  # noqa: F401
+            # importlib, not "import torch.utils.tensorboard": that statement would make "torch" a
+            # local name of this whole function, unbound where channels-last uses it above.
+            importlib.import_module("torch.utils.tensorboard")
         except ImportError:
             raise UserError("--tensorboard needs the tensorboard package: pip install tensorboard (or efficienttrain[tensorboard])") from None
     return model
