@@ -80,6 +80,14 @@ def test_preflight_leaves_no_trace_and_reports_each_size(tmp_path, eager_referen
     assert [int(line.split(" at ")[1].split(" px")[0]) for line in flight] == sorted(SIZES, reverse=True)  # largest first
     assert "compile" not in result.summary
     assert eager_reference[2]["preflight"]["steps"] == []
+    # Training compute: FLOPs per image at each size x images trained there (80 images, batch 16: 5 steps an epoch).
+    compute = result.summary["compute"]
+    flops = {int(k): v for k, v in compute["flops_per_image"].items()}
+    assert sorted(flops) == SIZES and flops[23] < flops[27] < flops[32]
+    assert sum(st["images"] for st in compute["stages"]) == 2 * 5 * 16
+    assert all(st["flops"] == st["images"] * flops[st["size"]] for st in compute["stages"])
+    assert compute["train_flops"] == sum(st["flops"] for st in compute["stages"]) < 2 * compute["final_size_epoch_flops"]
+    assert compute == eager_reference[2]["compute"]  # machine-independent: the same without the pre-flight
 
 
 def test_out_of_memory_in_the_preflight_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
@@ -109,6 +117,7 @@ def test_compile_one_graph_per_size_same_weights_and_exact_resume(tmp_path, eage
     rec = result.summary["compile"]
     assert rec["backend"] == "aot_eager" and rec["graphs_during_training"] == 0 and rec["eager_sizes"] == []
     assert rec["graphs"] == len(result.summary["preflight"]["peak_memory_mib"]) and rec["compile_time_s"] > 0
+    assert result.summary["compute"] == eager_reference[2]["compute"]  # the resumed run counts both processes' images
     compiled = [line for line in lines if line.startswith(("pre-flight: compiled", "compile: compiled"))]
     assert len(compiled) == 3 + 2  # 3 sizes in the first process; the resumed one needs its 2 remaining sizes
     assert not any("NOT compiled" in line or "warning" in line for line in lines)

@@ -10,6 +10,10 @@ Three per-image cost functions of the input size ``B``:
 * :func:`measured_cost`: the median time of a real training step of a timm model at each size on
   the current device.
 
+:func:`training_flops` counts a model's FLOPs of one forward and backward pass per image at each
+size with torch's FLOP counter: deterministic and machine-independent, the x-axis on which runs
+that shared a machine can still be compared.
+
 :func:`curriculum_cost` integrates any of them over a curriculum's stages.
 """
 
@@ -31,6 +35,7 @@ __all__ = [
     "token_cost_for_model",
     "mae_token_cost_for_model",
     "measured_cost",
+    "training_flops",
     "curriculum_cost",
     "cost_between",
     "get_cost_function",
@@ -184,6 +189,41 @@ def measured_cost(
         out[size] = statistics.median(times) / batch_size
         if progress:
             print(f"  measured B={size}: {out[size] * 1e3:.2f} ms/image", flush=True)
+    return out
+
+
+def training_flops(model: torch.nn.Module, sizes: Sequence[int], *, batch_size: int = 2, channels: int = 3) -> dict[int, float]:
+    """FLOPs of one forward and one backward pass per image at each size, counted by torch.
+
+    :class:`torch.utils.flop_counter.FlopCounterMode` counts the matrix products and convolutions
+    (the work that scales with the input; element-wise operations are not counted). The model is
+    left exactly as it was (:func:`~efficienttrain.dryrun.preserved_training_state`), so this can
+    run on the model being trained, and the count does not depend on the machine or its load.
+
+    Args:
+        model: The model, in the mode it trains in; its output (or the first element of a tuple
+            output, e.g. a loss) is summed and backpropagated.
+        sizes: Input sizes.
+        batch_size: Images per counted pass (the result is per image).
+        channels: Input channels.
+
+    Returns:
+        FLOPs per image for each size.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .dryrun import preserved_training_state
+
+    device = next(model.parameters()).device
+    out: dict[int, float] = {}
+    for size in sorted(set(int(s) for s in sizes)):
+        with preserved_training_state(model):
+            x = torch.randn(batch_size, channels, size, size, device=device)
+            with FlopCounterMode(display=False) as counter:
+                y = model(x)
+                y = y[0] if isinstance(y, (tuple, list)) else y
+                y.float().sum().backward()
+        out[size] = counter.get_total_flops() / batch_size
     return out
 
 

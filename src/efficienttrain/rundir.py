@@ -268,6 +268,9 @@ class Summary:
             input size and each step's record (empty with ``--no-preflight`` and no compile).
         compile: With ``--compile``: mode, graphs, ``compile_time_s`` (not part of
             ``train_time_s``), graphs compiled during training and sizes that ran eagerly.
+        compute: Training compute: ``flops_per_image`` (forward and backward, per size),
+            per-stage ``images`` and ``flops``, ``train_flops`` in total, and
+            ``final_size_epoch_flops`` (one epoch at the final size) for scale.
     """
 
     name: str
@@ -289,6 +292,7 @@ class Summary:
     objective: str = "classification"
     preflight: dict[str, Any] = field(default_factory=dict)
     compile: Optional[dict[str, Any]] = None
+    compute: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (an unset EMA top-1 or compile record is left out)."""

@@ -39,6 +39,7 @@ from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
 from .logger import MetricsLogger, format_summary
+from .compute import compute_record, count_flops
 from .preflight import DrySteps
 from .progress import DataWaitWatch, EpochProgress, epoch_line
 from .state import EpochTally, RunState, make_checkpoint, make_snapshot, restore, weights_checksum
@@ -100,6 +101,8 @@ class Trainer:
         self._wait_watch = DataWaitWatch(self.log, config.resolved_workers())
         # Throw-away steps (pre-flight, per-size compile); built by run() once the parts exist.
         self._dry: Optional[DrySteps] = None
+        # FLOPs per image at each stage size, counted once per process (for summary.json's compute).
+        self._flops: Optional[dict[int, float]] = None
         # Provenance: the sessions of earlier processes (from the checkpoint) and this one's clock.
         self._sessions_before: list[dict[str, Any]] = []
         self._clock: Optional[SessionClock] = None
@@ -498,6 +501,9 @@ class Trainer:
             compile=self._dry.compile_record() if self._dry is not None else None,
         )
         if parts.runtime.is_main and history:
+            if self._flops is None:
+                self._flops = count_flops(parts)
+            summary.compute = compute_record(parts, state.epoch, state.step, self._flops)
             parts.run_dir.write_summary(summary)
             if completed:
                 self.log(format_summary(summary))

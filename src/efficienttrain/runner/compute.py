@@ -1,0 +1,73 @@
+"""A run's training compute: FLOPs per image at each stage size, times the images trained at that size.
+
+The wall time of a run depends on the machine and on what else runs on it; its compute does not.
+:func:`compute_record` counts the FLOPs of one forward and backward pass per image at each size
+once (:func:`~efficienttrain.cost.training_flops`) and multiplies them by the images the run
+trained at that size, which follow from the curriculum and the sampler alone. Evaluation, EMA
+updates, the optimizer and the throw-away steps (:mod:`.preflight`) are not counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cost import training_flops
+from .build import TrainingParts
+
+__all__ = ["images_per_stage", "compute_record"]
+
+COUNTER = "torch.utils.flop_counter: matmul and convolution FLOPs of one forward and backward pass"
+
+
+def images_per_stage(parts: TrainingParts, epoch: int, step: int) -> dict[int, int]:
+    """Images trained in each stage (index from 0) before batch ``step`` of ``epoch``, over all ranks.
+
+    Args:
+        parts: The run's parts.
+        epoch: Epochs completed.
+        step: Batches done in the current epoch.
+
+    Returns:
+        Stage index -> images.
+    """
+    sampler = parts.sampler
+    per_step = sampler.batch_size * parts.runtime.world_size
+    counts: dict[int, int] = {}
+    for e in range(min(epoch + 1, parts.curriculum.num_epochs)):
+        steps = sampler.batches_in_epoch(e) if e < epoch else step
+        for s in range(steps):
+            stage = sampler.settings(e, s).stage
+            counts[stage] = counts.get(stage, 0) + per_step
+    return counts
+
+
+def compute_record(parts: TrainingParts, epoch: int, step: int, flops: dict[int, float]) -> dict[str, Any]:
+    """The ``compute`` record of ``summary.json``.
+
+    Args:
+        parts: The run's parts.
+        epoch: Epochs completed.
+        step: Batches done in the current epoch.
+        flops: FLOPs per image at each size (:func:`count_flops`).
+
+    Returns:
+        ``flops_per_image`` per size, per-stage ``images`` and ``flops``, ``train_flops`` in total,
+        and ``final_size_epoch_flops`` (one epoch of the training set at the final size) for scale.
+    """
+    stages = []
+    for index, images in sorted(images_per_stage(parts, epoch, step).items()):
+        size = parts.curriculum.stages[index].size
+        stages.append({"stage": index + 1, "size": size, "images": images, "flops": images * flops[size]})
+    final = parts.curriculum.final_size
+    return {
+        "counter": COUNTER,
+        "flops_per_image": {str(s): f for s, f in sorted(flops.items())},
+        "stages": stages,
+        "train_flops": sum(st["flops"] for st in stages),
+        "final_size_epoch_flops": len(parts.data.train) * flops[final],
+    }
+
+
+def count_flops(parts: TrainingParts) -> dict[int, float]:
+    """FLOPs per image of the run's model at each stage size (train mode, as it trains)."""
+    return training_flops(parts.model, parts.curriculum.sizes)
