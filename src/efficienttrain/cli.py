@@ -10,8 +10,9 @@ Commands:
 * ``make-demo-data``: write the demo dataset as an ImageFolder;
 * ``search`` and ``analyze``: the research tools.
 
-Errors a user can fix print one line and exit with status 2; set ``EFFICIENTTRAIN_DEBUG=1`` for
-the traceback.
+Errors a user can fix print one line and exit with status 2; a distributed run that loses one of
+its processes prints one line and exits with status 1. Set ``EFFICIENTTRAIN_DEBUG=1`` for the
+traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any, Optional, Sequence
 
@@ -27,6 +29,7 @@ from .errors import UserError
 __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 # -- schedule ---------------------------------------------------------------------------------
@@ -256,6 +259,49 @@ def _user_message(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+# What gloo and NCCL say when a peer's connections close or reset, or a collective times out
+# (EFFICIENTTRAIN_DIST_TIMEOUT_S). Gloo's errors reach Python as a plain RuntimeError (from DDP's
+# gradient all-reduce, for instance); DistBackendError is also raised for problems that are not a
+# lost peer. Not a bare "timed out": a data loader's timeout, for one, is not about the peers.
+_LOST_PEER_TEXT = re.compile(
+    r"(closed|reset) by peer|broken pipe|connection refused|timed out waiting \d+ ?ms|collective operation timeout"
+    r"|remote process exited|communicator was aborted|network error",
+    re.IGNORECASE,
+)
+
+
+def _lost_peer_message(err: BaseException) -> Optional[str]:
+    """The one-line message for an error that means another process of a distributed run is gone.
+
+    Args:
+        err: An error that ended a command.
+
+    Returns:
+        The message, or ``None`` when ``err`` is not such an error.
+    """
+    if "torch.distributed" not in sys.modules:  # nothing distributed can have run
+        return None
+    import torch.distributed as dist
+
+    text = str(err)
+    if isinstance(err, (dist.DistNetworkError, dist.DistStoreError)):
+        lost = True  # the rendezvous store or a peer's socket is unreachable
+    else:
+        lost = dist.is_available() and dist.is_initialized() and bool(_LOST_PEER_TEXT.search(text))
+    if not lost:
+        return None
+    # gloo prefixes its source location ("[.../pair.cc:545] ") and appends advice that does not
+    # apply here; keep the first sentence of the first line.
+    detail = re.sub(r"^\[[^\]]*\]\s*", "", text.strip().splitlines()[0] if text.strip() else type(err).__name__)
+    detail = detail.split(". ", 1)[0][:200]
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    where = f"rank {rank} of {world}: " if rank is not None and world is not None else ""
+    return (
+        f"lost contact with another process of the distributed run ({where}{detail}); "
+        "the last checkpoint is kept: continue with --resume"
+    )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line and return the exit status."""
     parser = build_parser()
@@ -276,6 +322,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"efficienttrain: error: {_user_message(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except RuntimeError as err:
+        # A process of a distributed run died (or its machine vanished): not the user's input,
+        # and the traceback of the survivor says nothing useful, but the checkpoint is intact.
+        message = _lost_peer_message(err)
+        if message is None or os.environ.get("EFFICIENTTRAIN_DEBUG"):
+            raise
+        print(f"efficienttrain: error: {message}", file=sys.stderr, flush=True)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("efficienttrain: interrupted", file=sys.stderr)
         return 130

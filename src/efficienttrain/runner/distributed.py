@@ -1,7 +1,8 @@
 """Where a run executes and how its processes agree: device, ranks, mixed precision, signals, workers.
 
 * :func:`init_runtime` reads the ``torchrun`` environment, picks the device, starts the process
-  group, and resolves ``--amp``; the :class:`Runtime` it returns is all the loop needs to know.
+  group (with a bounded collective timeout, :func:`dist_timeout`), and resolves ``--amp``; the
+  :class:`Runtime` it returns is all the loop needs to know.
 * :meth:`Runtime.any_rank` is the one collective of a training step: every rank contributes its
   flags (a non-finite loss, a stop request) and every rank gets the same answers, so all take the
   same branch.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
+import math
 import os
 import signal
 import threading
@@ -29,9 +32,22 @@ from torch.utils.data import DataLoader
 from .. import _compat
 from ..errors import UserError
 
-__all__ = ["Runtime", "init_runtime", "stop_signal_handlers", "ignore_stop_signals", "track_loader", "shutdown_loader_workers"]
+__all__ = [
+    "Runtime",
+    "init_runtime",
+    "dist_timeout",
+    "stop_signal_handlers",
+    "ignore_stop_signals",
+    "track_loader",
+    "shutdown_loader_workers",
+]
 
 _AMP_DTYPES: dict[str, Optional[torch.dtype]] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+#: Environment variable that sets how long a collective may wait for the other processes.
+DIST_TIMEOUT_ENV = "EFFICIENTTRAIN_DIST_TIMEOUT_S"
+#: Its default in seconds: NCCL's own default, and far below gloo's 30 minutes.
+DEFAULT_DIST_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -98,8 +114,42 @@ def _device(requested: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
 
 
+def dist_timeout() -> datetime.timedelta:
+    """How long a collective (or the start of the process group) may wait for the other processes.
+
+    Read from the environment variable ``EFFICIENTTRAIN_DIST_TIMEOUT_S`` (seconds, default 600).
+    When a process of the run dies on a machine that stays up, the others see its connections
+    close and fail at once (and ``torchrun`` stops them); when a whole machine disappears, nothing
+    closes, and only this timeout ends the wait (gloo's own default is 30 minutes). Raise it if a
+    step can legitimately keep the other ranks waiting longer, e.g. rank 0 writing a very large
+    checkpoint to slow storage while the others wait in the next step's collective.
+
+    Returns:
+        The timeout.
+
+    Raises:
+        UserError: If the variable is set but is not a positive number of seconds.
+    """
+    raw = os.environ.get(DIST_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return datetime.timedelta(seconds=DEFAULT_DIST_TIMEOUT_S)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UserError(
+            f"{DIST_TIMEOUT_ENV}={raw!r} is not a positive number of seconds; unset it for the default ({DEFAULT_DIST_TIMEOUT_S:g})"
+        )
+    return datetime.timedelta(seconds=seconds)
+
+
 def init_runtime(device: str = "auto", amp: str = "auto", threads: Optional[int] = None, deterministic: bool = False) -> Runtime:
     """Set up this process for training: device, process group, threads, determinism, AMP.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) this starts the process group (NCCL on CUDA, else
+    gloo) with the timeout of :func:`dist_timeout` (``EFFICIENTTRAIN_DIST_TIMEOUT_S``, default
+    600 s): a collective whose peers are gone fails after at most that long instead of hanging.
 
     Args:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -111,15 +161,16 @@ def init_runtime(device: str = "auto", amp: str = "auto", threads: Optional[int]
         The :class:`Runtime`.
 
     Raises:
-        UserError: If CUDA is requested but missing.
+        UserError: If CUDA is requested but missing, or ``EFFICIENTTRAIN_DIST_TIMEOUT_S`` is invalid.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     dev = _device(device, int(os.environ.get("LOCAL_RANK", "0")))
     if world_size > 1 and not dist.is_initialized():
+        timeout = dist_timeout()  # a bad value is reported before anything is started
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", timeout=timeout)
     if threads:
         torch.set_num_threads(threads)
     if deterministic:

@@ -271,10 +271,10 @@ class Trainer:
         if parts.runtime.is_main:
             parts.run_dir.prepare(cfg.to_dict(), parts.curriculum.to_yaml())
             self._logger = MetricsLogger(parts.run_dir.path, tensorboard=cfg.tensorboard)
-            if state.epoch or state.step:
-                # Rows logged after the checkpoint was written (a stop during evaluation, a crash)
-                # would be repeated: start the files again from the checkpoint's history.
-                self._logger.rewrite(state.history)
+            # Rows logged after the last checkpoint was written (a stop during evaluation, a crash,
+            # or a kill before the first checkpoint of a fresh start) would be repeated: start the
+            # files again from the checkpoint's history, which is empty on a fresh start.
+            self._logger.rewrite(state.history)
         self._clock = SessionClock(state.epoch, parts.runtime.world_size)
         if state.epoch == 0 and state.step == 0:
             cur = parts.curriculum
