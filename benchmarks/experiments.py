@@ -20,6 +20,14 @@ Groups (``E`` is ``--epochs``, 8 by default):
 * ``frontier``: top-1 against training time. The best baseline (``--baseline``; ``auto`` picks the
   control with the highest mean top-1) at ``E/2``, ``E`` and ``1.5 E`` epochs and EfficientTrain at
   ``0.75 E``, ``E`` and ``1.5 E``; 3 seeds each.
+* ``etpp``: EfficientTrain++'s budgeted schedule at budgets of ``E / 2`` and ``E / 3`` epochs
+  (about 1/2 and 1/3 of the control's ``E``-epoch compute), 3 seeds each.
+* ``peers`` (paper Table 9, and Composer), 3 seeds each at the compute of EfficientTrain's
+  ``E``-epoch run: progressive learning (EfficientTrain's sizes and magnitude ramp, images
+  down-sampled instead of cropped in frequency) and Composer's progressive resizing with its
+  defaults, its ``resize`` mode (nearest interpolation) and the best control's constant magnitude
+  (``--baseline``), its length solved so that its FLOPs equal EfficientTrain's.
+* ``m9``: the constant magnitude 9 (the paper's baseline) at ``E`` epochs, 3 seeds.
 * ``vit`` / ``convnext``: the ramp baseline against EfficientTrain for ``deit_tiny_patch16_224``
   (sizes rounded to multiples of 16) or ``convnext_atto``, 2 seeds.
 * ``ablations``: down-sampling instead of the crop, a linear size ramp at equal cost, the crop with
@@ -119,6 +127,33 @@ def frontier(baseline: str, epochs: int) -> list[Run]:
     return runs
 
 
+def flops_epochs(cur: Any, flops: dict[int, float]) -> float:
+    """A curriculum's training FLOPs per training image (stage epochs x FLOPs per image at its size)."""
+    return sum(stage.epochs * flops[stage.size] for stage in cur.stages)
+
+
+def composer_epochs(epochs: int, final_size: int, model: str) -> float:
+    """The length at which Composer's progressive resizing costs as many FLOPs as EfficientTrain at ``epochs``."""
+    from efficienttrain.cost import training_flops
+    from efficienttrain.curricula.factories import create_curriculum
+    from efficienttrain.models import create_model
+
+    et = create_curriculum("efficienttrain", epochs, final_size)
+    per_epoch = create_curriculum("progressive-resizing", 1.0, final_size)
+    flops = training_flops(create_model(model, 10).train(), sorted(set(et.sizes) | set(per_epoch.sizes)))
+    return round(flops_epochs(et, flops) / flops_epochs(per_epoch, flops), 2)
+
+
+def peers(epochs: int, baseline: str, final_size: int, model: str) -> list[Run]:
+    """Progressive learning and Composer's progressive resizing at EfficientTrain's compute, 3 seeds."""
+    constant = {k: v for k, v in CONTROLS[baseline].items() if k != "curriculum"}
+    composer = {**constant, "curriculum": "progressive-resizing", "crop_op": "nearest", "magnitude": "constant"}
+    length = composer_epochs(epochs, final_size, model)
+    return [(f"peer-proglearn-{_epochs(epochs)}-s{s}", {**EFFICIENTTRAIN, "crop_op": "bilinear", "epochs": epochs, "seed": s}) for s in (0, 1, 2)] + [
+        (f"peer-composer-{_epochs(length)}-s{s}", {**composer, "epochs": length, "seed": s}) for s in (0, 1, 2)
+    ]
+
+
 def architecture_pair(prefix: str, model: str, epochs: int, multiple_of: int = 1) -> list[Run]:
     """The ramp baseline and EfficientTrain for another model, 2 seeds."""
     extra = {"model": model, "multiple_of": multiple_of, "epochs": epochs}
@@ -164,6 +199,12 @@ def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
             for src in ("ramp", "et", "scratch")
         ],
     }
+    out["etpp"] = [
+        (f"etpp-b{budget:.3g}-s{s}", {"curriculum": "efficienttrain++", "epochs": round(budget, 4), "seed": s})
+        for budget in (epochs / 2, epochs / 3)
+        for s in (0, 1, 2)
+    ]
+    out["m9"] = [(f"const-m9-{_epochs(epochs)}-s{s}", {**CONTROLS["const-m9"], **e, "seed": s}) for s in (0, 1, 2)]
     if baseline is not None:
         out["frontier"] = frontier(baseline, epochs)
     return out
@@ -225,6 +266,10 @@ def main() -> int:
     if "frontier" in args.group and baseline == "auto":
         baseline = None if args.list else best_control(out, args.epochs)
     table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp")
+    if "peers" in args.group:
+        if baseline not in CONTROLS:
+            parser.error("the 'peers' group needs the best control: give --baseline, or finish the 'controls' group")
+        table["peers"] = peers(args.epochs, baseline, IMAGENETTE["final_size"], IMAGENETTE["model"])
     unknown = [g for g in args.group if g not in table]
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(table)}")

@@ -37,7 +37,7 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="show a curriculum's stages, cost and speedup", description="Show a curriculum's stage table and its theoretical speedup.")
     p.add_argument("--epochs", type=float, default=None, help="training epochs (efficienttrain++: the budget); default 300, or the file's own")
     p.add_argument("--final-size", type=int, default=None, help="final input size; default 224, or the file's own")
-    p.add_argument("--kind", default="efficienttrain", help="efficienttrain, efficienttrain++, linear, constant, or a YAML/JSON file")
+    p.add_argument("--kind", default="efficienttrain", help="efficienttrain, efficienttrain++, linear, progressive-resizing, constant, or a YAML/JSON file")
     p.add_argument("--multiple-of", type=int, default=1, help="round sizes to a multiple of this (32 for Swin, 16 for ViT)")
     p.add_argument("--family", default=None, help="efficienttrain++ family: resnet, swin, cswin, deit, convnext")
     p.add_argument("--model", default=None, help="timm model: picks the efficienttrain++ family and is used by --cost tokens/measured")

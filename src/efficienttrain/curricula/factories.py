@@ -4,6 +4,7 @@
 * :func:`efficienttrain_pp`: EfficientTrain++'s budgeted ten-stage schedules;
 * :func:`linear`: the progressive-learning baseline of Table 13c;
 * :func:`constant`: the baseline (final size and full magnitude throughout);
+* :func:`progressive_resizing`: Composer's ``ProgressiveResizing`` schedule (a peer, not the paper's);
 * :func:`staircase` and :func:`budgeted_staircase`: equal-length and equal-cost stages, which the
   schedule search (Algorithm 1) evaluates;
 * :func:`load_curriculum` reads a YAML/JSON file, and :func:`create_curriculum` picks any of the
@@ -31,6 +32,7 @@ __all__ = [
     "efficienttrain_pp",
     "linear",
     "constant",
+    "progressive_resizing",
     "staircase",
     "budgeted_staircase",
     "load_curriculum",
@@ -319,6 +321,75 @@ def constant(epochs: float = DEFAULT_EPOCHS, final_size: int = 224, *, max_magni
     return Curriculum([Stage(0.0, t, g)], final_size=g, magnitude_rule="constant", max_magnitude=max_magnitude, name="baseline")
 
 
+def _composer_size(t: float, g: int, initial_scale: float, delay: float, ramp: float, increment: int) -> int:
+    """Composer's pinned width at training fraction ``t``: ``round(g * scale / inc) * inc``."""
+    frac = min(max((t - delay) / ramp, 0.0), 1.0) if ramp > 0 else float(t >= delay)
+    scale = initial_scale + (1.0 - initial_scale) * frac
+    return g if scale >= 1.0 else min(max(round(g * scale / increment) * increment, increment), g)
+
+
+def progressive_resizing(
+    epochs: float = DEFAULT_EPOCHS,
+    final_size: int = 224,
+    *,
+    initial_scale: float = 0.5,
+    delay_fraction: float = 0.5,
+    finetune_fraction: float = 0.2,
+    size_increment: int = 4,
+    max_magnitude: float = DEFAULT_MAX_MAGNITUDE,
+) -> Curriculum:
+    """Composer's progressive resizing (``composer.algorithms.ProgressiveResizing``) as stages.
+
+    Composer scales every batch by ``s = s0 + (1 - s0) * clip((t - delay) / (1 - delay -
+    finetune), 0, 1)`` at training fraction ``t`` and pins the width to ``round(final * s /
+    increment) * increment``. The pinned width is piecewise constant, so the schedule is exactly a
+    staircase: each stage starts where ``final * s / increment`` crosses a half-integer. The
+    defaults are Composer's (``initial_scale=0.5, delay_fraction=0.5, finetune_fraction=0.2,
+    size_increment=4``). Composer keeps augmentation fixed, so the magnitude is constant.
+
+    Args:
+        epochs: Total epochs.
+        final_size: Final input size.
+        initial_scale: ``s0``, the scale before the ramp.
+        delay_fraction: Fraction of training at ``s0`` before the ramp begins.
+        finetune_fraction: Fraction of training at the final size at the end.
+        size_increment: Sizes are multiples of this (the final size excepted).
+        max_magnitude: The constant RandAugment magnitude.
+
+    Returns:
+        The curriculum.
+
+    Raises:
+        ValueError: On a scale or fractions out of range, or invalid numbers.
+    """
+    t_total = _check_epochs(epochs)
+    g = _check_final_size(final_size)
+    if not 0 < initial_scale <= 1:
+        raise ValueError(f"initial_scale must be in (0, 1], got {initial_scale}")
+    if not (0 <= delay_fraction and 0 <= finetune_fraction and delay_fraction + finetune_fraction <= 1):
+        raise ValueError(f"delay_fraction and finetune_fraction must be >= 0 with a sum <= 1, got {delay_fraction} and {finetune_fraction}")
+    if size_increment < 1:
+        raise ValueError(f"size_increment must be a positive integer, got {size_increment}")
+    ramp = 1.0 - delay_fraction - finetune_fraction
+    # Fractions where the pinned width can change: the ramp's ends and each half-integer crossing.
+    cuts = {0.0, delay_fraction, delay_fraction + ramp}
+    if ramp > 0 and initial_scale < 1:
+        k = math.floor(g * initial_scale / size_increment - 0.5) + 1
+        while (k + 0.5) * size_increment / g < 1.0:
+            scale = (k + 0.5) * size_increment / g
+            cuts.add(delay_fraction + ramp * (scale - initial_scale) / (1.0 - initial_scale))
+            k += 1
+    bounds = sorted(c for c in cuts if 0.0 <= c < 1.0) + [1.0]
+    stages = []
+    for a, b in zip(bounds, bounds[1:]):
+        if b - a > _EPS:
+            size = _composer_size((a + b) / 2, g, initial_scale, delay_fraction, ramp, size_increment)
+            stages.append(Stage(a * t_total, b * t_total, size))
+    return Curriculum(
+        merge_stages(stages), final_size=g, magnitude_rule="constant", max_magnitude=max_magnitude, name="progressive resizing (Composer)"
+    )
+
+
 def load_curriculum(path: Union[str, Path]) -> Curriculum:
     """Read a curriculum from a YAML or JSON file (see :meth:`Curriculum.from_dict`).
 
@@ -374,8 +445,8 @@ def _parse_curriculum_text(text: str, path: Path) -> object:
         raise ValueError(f"cannot parse curriculum file {path}: {first}") from None
 
 
-_KINDS = ("efficienttrain", "efficienttrain++", "linear", "constant")
-_ALIASES = {"et": "efficienttrain", "et++": "efficienttrain++", "etpp": "efficienttrain++", "baseline": "constant", "none": "constant"}
+_KINDS = ("efficienttrain", "efficienttrain++", "linear", "progressive-resizing", "constant")
+_ALIASES = {"et": "efficienttrain", "et++": "efficienttrain++", "etpp": "efficienttrain++", "baseline": "constant", "none": "constant", "composer": "progressive-resizing"}
 _NAMES = frozenset(_KINDS) | frozenset(_ALIASES)
 
 
@@ -397,7 +468,8 @@ def create_curriculum(
     """Create a curriculum by name, or load one from a file and port it.
 
     Args:
-        kind: ``efficienttrain``, ``efficienttrain++``, ``linear``, ``constant`` (alias
+        kind: ``efficienttrain``, ``efficienttrain++``, ``linear``, ``progressive-resizing``
+            (alias ``composer``), ``constant`` (alias
             ``none``/``baseline``), or the path of a YAML/JSON file.
         epochs: Total epochs (for ``efficienttrain++``: the budget); default 300. For a file,
             ``None`` keeps its length and a number rescales it.
@@ -431,4 +503,6 @@ def create_curriculum(
         return efficienttrain_pp(epochs, final_size, family=fam, multiple_of=multiple_of, max_magnitude=max_magnitude)
     if name == "linear":
         return linear(epochs, final_size, multiple_of=multiple_of, max_magnitude=max_magnitude)
+    if name == "progressive-resizing":
+        return progressive_resizing(epochs, final_size, size_increment=max(multiple_of, 4), max_magnitude=max_magnitude)
     return constant(epochs, final_size, max_magnitude=max_magnitude)

@@ -53,7 +53,7 @@ class TrainConfig:
     patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)")
     objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
     # curriculum
-    curriculum: str = _opt("efficienttrain", "efficienttrain, efficienttrain++, linear, none, or a curriculum YAML/JSON file")
+    curriculum: str = _opt("efficienttrain", "efficienttrain, efficienttrain++, linear, progressive-resizing, none, or a curriculum YAML/JSON file")
     epochs: Optional[float] = _opt(None, "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own")
     final_size: Optional[int] = _opt(None, "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)")
     multiple_of: int = _opt(1, "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)")
