@@ -31,7 +31,7 @@ def eager_reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eager")
     trainer = Trainer(tiny_config(tmp, epochs=2, ema=True, mixup=0.8, preflight=False))
     result = trainer.run()
-    return weights_checksum(trainer.model), weights_checksum(trainer.parts.optim.ema.module), result.summary
+    return weights_checksum(trainer.model), weights_checksum(trainer.parts.optim.ema.module), result.summary, tmp / "run"
 
 
 def _small_net() -> nn.Module:
@@ -244,3 +244,13 @@ def test_drop_in_recipe_warm_up_every_size_then_train_without_compiling():
         nn.functional.cross_entropy(compiled.module(torch.randn(4, 3, size, size)), torch.ones(4, dtype=torch.long)).backward()
         optimizer.step()
     assert compiled.graphs == len(sizes)  # every size was already compiled
+
+
+def test_recount_from_the_config_alone_equals_the_runs_own_record(eager_reference):
+    from efficienttrain.runner.compute import recount
+    from efficienttrain.runner.config import load_config
+
+    run_dir = eager_reference[3]
+    before = sorted(p.name for p in run_dir.iterdir())
+    assert recount(load_config(run_dir / "config.yaml")) == eager_reference[2]["compute"]
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # the record is not touched

@@ -9,12 +9,16 @@ updates, the optimizer and the throw-away steps (:mod:`.preflight`) are not coun
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import replace
 from typing import Any
 
 from ..cost import training_flops
-from .build import TrainingParts
+from .build import TrainingParts, build_parts
+from .config import TrainConfig
+from .distributed import init_runtime
 
-__all__ = ["images_per_stage", "compute_record"]
+__all__ = ["images_per_stage", "compute_record", "count_flops", "recount"]
 
 COUNTER = "torch.utils.flop_counter: matmul and convolution FLOPs of one forward and backward pass"
 
@@ -71,3 +75,23 @@ def compute_record(parts: TrainingParts, epoch: int, step: int, flops: dict[int,
 def count_flops(parts: TrainingParts) -> dict[int, float]:
     """FLOPs per image of the run's model at each stage size (train mode, as it trains)."""
     return training_flops(parts.model, parts.curriculum.sizes)
+
+
+def recount(cfg: TrainConfig) -> dict[str, Any]:
+    """The ``compute`` record a finished run of ``cfg`` has, without training it.
+
+    For run records made before ``summary.json`` kept its compute: the parts are built from the
+    config (images are not preloaded; the output goes to a temporary folder, so nothing of the
+    original run is touched) and counted exactly as a run counts itself when it ends.
+
+    Args:
+        cfg: The run's config, with ``data`` pointing at its dataset.
+
+    Returns:
+        The same record as ``summary.json``'s ``compute`` for the completed run.
+    """
+    with tempfile.TemporaryDirectory() as out:
+        cfg = replace(cfg, output=out, name=None, resume=False, preload=False, progress=False, device="cpu", compile=False)
+        runtime = init_runtime("cpu", "none", cfg.threads, False)
+        parts = build_parts(cfg, runtime, log=lambda _line: None)
+        return compute_record(parts, parts.curriculum.num_epochs, 0, count_flops(parts))

@@ -383,5 +383,7 @@ def load_config(path: Union[str, Path], overrides: Optional[dict[str, Any]] = No
     if not isinstance(raw, dict):
         raise UserError(f"config {path} must be a mapping of keys to values")
     values = {str(k).replace("-", "_"): v for k, v in raw.items()}
+    if values.get("extra") == {}:
+        del values["extra"]  # a run's own config.yaml lists its (empty) unknown keys
     values.update(overrides or {})
     return make_config(values)
