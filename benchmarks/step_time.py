@@ -1,0 +1,134 @@
+"""Wall time per unit of training compute for each schedule, from interleaved rounds on one machine.
+
+A run's compute (``summary.json``'s ``compute``) does not depend on the machine; its wall time
+does, by about 12% between identical runs here. This benchmark measures, per stage size, the time
+of a real training step fed by the real loader (the probe's ``together`` figure,
+:func:`efficienttrain.runner.probe.probe`: the run's own config, crop and RandAugment included) for
+each schedule, going round the schedules in alternating order (A, B, B, A, ...) so that a slow
+spell of the machine falls on all alike. From the medians it gives each schedule's seconds per
+FLOP, ``sum_s e_s t_s / sum_s e_s f_s`` (``e_s`` the epochs at size ``s``, ``t_s`` seconds per
+image, ``f_s`` FLOPs per image), and the ratio ``rho`` of the control's to each schedule's. A wall-time
+speedup is then the compute speedup times ``rho``; it also predicts each schedule's wall time for
+one pass of its curriculum, to set beside runs that ran alone.
+
+Usage (on a quiet machine; about 15 minutes with the defaults)::
+
+    python benchmarks/step_time.py --data ../shared/data/imagenette-dev --schedules const-m3-8ep et-8ep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import experiments  # noqa: E402  (the run settings live there once)
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def schedule_configs(names: list[str], data: str) -> dict[str, Any]:
+    """The TrainConfig of each named run of benchmarks/experiments.py (any seed: they time alike)."""
+    from efficienttrain.runner.config import make_config
+
+    table = experiments.groups(8, "const-m3")
+    table["peers"] = experiments.peers(8, "const-m3", experiments.IMAGENETTE["final_size"], experiments.IMAGENETTE["model"])
+    known = {name.rsplit("-s", 1)[0]: values for runs in table.values() for name, values in runs}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise SystemExit(f"unknown schedule(s) {missing}; known: {', '.join(sorted(known))}")
+    return {n: make_config({**experiments.IMAGENETTE, "data": data, **known[n], "seed": 0, "preflight": False}, preset="cpu") for n in names}
+
+
+def measure(configs: dict[str, Any], rounds: int, batches: int, warmup: int) -> dict[str, dict[int, list[float]]]:
+    """Seconds per image at each size of each schedule, one probe per schedule per round."""
+    from efficienttrain.runner.probe import probe
+
+    times: dict[str, dict[int, list[float]]] = {n: {} for n in configs}
+    order = list(configs)
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else order[::-1]:
+            report = probe(configs[name], batches=batches, warmup=warmup, rounds=1, log=lambda _line: None)
+            for p in report.sizes:
+                times[name].setdefault(p.size, []).append(p.together_s)
+            print(f"[{time.strftime('%H:%M:%S')}] round {r + 1}/{rounds} {name}: "
+                  + ", ".join(f"B={p.size} {p.together_s * 1e3:.2f} ms/img" for p in report.sizes), flush=True)  # fmt: skip
+    return times
+
+
+def summarise(configs: dict[str, Any], times: dict[str, dict[int, list[float]]], control: str, train_images: int) -> dict[str, Any]:
+    """Per schedule: median time and FLOPs per image at each size, seconds per FLOP, rho."""
+    from efficienttrain.cost import training_flops
+    from efficienttrain.models import create_model
+    from efficienttrain.runner.build import build_curriculum
+
+    out: dict[str, Any] = {}
+    for name, cfg in configs.items():
+        cur = build_curriculum(cfg)
+        flops = training_flops(create_model(cfg.model, 10).train(), cur.sizes)
+        epochs = {s: sum(st.epochs for st in cur.stages if st.size == s) for s in cur.sizes}
+        t = {s: statistics.median(v) for s, v in times[name].items()}
+        seconds = sum(epochs[s] * t[s] for s in epochs)
+        out[name] = {
+            "sizes": {str(s): {"epochs": epochs[s], "ms_per_image": t[s] * 1e3, "ms_per_image_all": [x * 1e3 for x in times[name][s]], "flops_per_image": flops[s]} for s in epochs},
+            "seconds_per_pflop": seconds / sum(epochs[s] * flops[s] for s in epochs) * 1e15,
+            "predicted_train_minutes": seconds * train_images / 60,
+        }  # fmt: skip
+    for name in out:
+        out[name]["rho"] = out[control]["seconds_per_pflop"] / out[name]["seconds_per_pflop"]
+    return out
+
+
+def markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
+    lines = [
+        f"# Wall time per unit of compute ({meta['rounds']} interleaved rounds, {meta['batches']} timed batches per size and round; "
+        f"load {meta['load_start']} -> {meta['load_end']})",
+        "",
+        "| schedule | size | epochs at size | ms per image (median) | GFLOPs per image (fwd+bwd) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in result.items():
+        for s, v in r["sizes"].items():
+            lines.append(f"| {name} | {s} | {v['epochs']:.2f} | {v['ms_per_image']:.2f} | {v['flops_per_image'] / 1e9:.3f} |")
+    lines += ["", "| schedule | seconds per PFLOP | rho (control's s/PFLOP over this one's) | predicted training minutes |", "|---|---|---|---|"]
+    for name, r in result.items():
+        lines.append(f"| {name} | {r['seconds_per_pflop']:.0f} | {r['rho']:.3f} | {r['predicted_train_minutes']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--schedules", nargs="+", default=["const-m3-8ep", "et-8ep"], help="run names of benchmarks/experiments.py without the seed; the first is the control")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=8474, help="training images, for the predicted wall time (Imagenette-dev: 8474)")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    from efficienttrain.provenance import git_state, machine_info, software_versions
+
+    configs = schedule_configs(args.schedules, args.data)
+    load_start = round(os.getloadavg()[0], 2)
+    times = measure(configs, args.rounds, args.batches, args.warmup)
+    commit, dirty = git_state()
+    meta = {"rounds": args.rounds, "batches": args.batches, "warmup": args.warmup, "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
+            "git_commit": commit, "git_dirty": dirty, "versions": software_versions(), "machine": machine_info(), "control": args.schedules[0]}  # fmt: skip
+    result = summarise(configs, times, args.schedules[0], args.train_images)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "step_time.json").write_text(json.dumps({"meta": meta, "schedules": result}, indent=2))
+    text = markdown(result, meta)
+    (out / "step_time.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
