@@ -22,6 +22,7 @@ import math
 import re
 import shutil
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -29,8 +30,12 @@ from typing import Any, Callable, Optional, Sequence, Union
 from efficienttrain.plots import plot_runs
 from efficienttrain.rundir import RunDir, Summary
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import frontier as fit  # noqa: E402  (benchmarks/frontier.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTROL_LABELS = {"ramp": "ramp baseline (no crop, RandAugment ramp)", "const-m3": "constant m=3", "const-m6": "constant m=6", "const-m9": "constant m=9 (paper's baseline)"}
+COMPUTE_FILE = "compute.json"
 SHARED_CORES = 0.3  # other_busy_cores above this: the run shared the machine, its time is not quoted
 
 
@@ -50,6 +55,14 @@ class Run:
     @property
     def minutes(self) -> float:
         return self.summary.train_time_s / 60.0
+
+    @property
+    def flops(self) -> Optional[float]:
+        """Training compute: the summary's, or ``compute.json`` (benchmarks/backfill_compute.py) for older records."""
+        if self.summary.compute:
+            return float(self.summary.compute["train_flops"])
+        extra = self.path / COMPUTE_FILE
+        return float(json.loads(extra.read_text())["compute"]["train_flops"]) if extra.is_file() else None
 
     @property
     def other_cores(self) -> Optional[float]:
@@ -142,15 +155,17 @@ def controls_table(runs: dict[str, Run], epochs: int) -> tuple[list[str], dict[s
     return lines, data
 
 
-# -- step 2: the frontier ------------------------------------------------------------------------
+# -- step 2: the frontier, on compute ----------------------------------------------------------
 @dataclass
 class Point:
-    """One length of one curriculum, over seeds."""
+    """One schedule at one length, over seeds."""
 
     label: str
-    epochs: float
+    length: float
     accs: list[float]
     minutes: list[float]
+    flops: list[float]
+    clean: list[bool]
 
     @property
     def acc(self) -> float:
@@ -160,89 +175,115 @@ class Point:
     def time(self) -> float:
         return statistics.fmean(self.minutes)
 
+    @property
+    def compute(self) -> float:
+        return statistics.fmean(self.flops)
 
-def frontier_points(runs: dict[str, Run], kind: str) -> list[Point]:
+
+def frontier_points(runs: dict[str, Run], kind: str, length: str = r"(\d+(?:\.\d+)?)ep") -> list[Point]:
+    """The points of one schedule: runs named ``<kind>-<length>-s<seed>``, grouped over seeds."""
     points = []
-    for name in sorted({re.sub(r"-s\d+$", "", n) for n in runs if n.startswith(f"{kind}-") and n.endswith(tuple(f"-s{i}" for i in range(10)))}):
-        m = re.fullmatch(re.escape(kind) + r"-(\d+(?:\.\d+)?)ep", name)
-        if not m:
-            continue
-        rs = group(runs, name)
-        points.append(Point(name, float(m.group(1)), [r.top1 for r in rs], [r.minutes for r in rs]))
-    return sorted(points, key=lambda p: p.epochs)
+    for name in sorted({re.sub(r"-s\d+$", "", n) for n in runs if re.fullmatch(re.escape(kind) + "-" + length + r"-s\d+", n)}):
+        m = re.fullmatch(re.escape(kind) + "-" + length, name)
+        rs = [r for r in group(runs, name) if r.flops is not None]
+        if m and rs:
+            points.append(Point(name, float(m.group(1)), [r.top1 for r in rs], [r.minutes for r in rs], [r.flops for r in rs], [r.timing_clean for r in rs]))
+    return sorted(points, key=lambda p: p.compute)
 
 
 def time_to_reach(frontier: Sequence[Point], acc: float) -> tuple[Optional[float], str]:
-    """Training minutes the frontier needs to reach ``acc`` (linear between its points).
-
-    Returns ``(minutes, how)``: how is ``interpolated``, ``below`` (its shortest run already does
-    better: the time is an upper bound) or ``above`` (even its longest run does not reach it: no
-    number, only a lower bound on the speedup).
-    """
+    """Minutes the frontier needs to reach ``acc``, linear between its points (the wall-time cross-check)."""
     pts = sorted(frontier, key=lambda p: p.time)
     if acc <= pts[0].acc:
         return pts[0].time, "below"
     for a, b in zip(pts, pts[1:]):
-        if a.acc <= acc <= b.acc or b.acc <= acc <= a.acc:
-            if b.acc == a.acc:
-                return a.time, "interpolated"
-            return a.time + (acc - a.acc) * (b.time - a.time) / (b.acc - a.acc), "interpolated"
-    if acc > max(p.acc for p in pts):
-        return None, "above"
-    return pts[-1].time, "interpolated"
+        if min(a.acc, b.acc) <= acc <= max(a.acc, b.acc):
+            return (a.time if b.acc == a.acc else a.time + (acc - a.acc) * (b.time - a.time) / (b.acc - a.acc)), "interpolated"
+    return (None, "above") if acc > max(p.acc for p in pts) else (pts[-1].time, "interpolated")
 
 
-def frontier_table(base: list[Point], et: list[Point], base_label: str) -> tuple[list[str], list[dict[str, Any]]]:
-    lines = ["| curriculum | epochs | seeds | top-1 per seed | mean ± half-range (SE) | training time (min, mean) |", "|---|---|---|---|---|---|"]
+def frontier_table(named: Sequence[tuple[str, list[Point]]]) -> tuple[list[str], list[dict[str, Any]]]:
+    lines = ["| schedule | length | compute (PFLOP) | seeds | top-1 per seed | mean ± half-range (SE) | training time (min, mean; runs alone) |", "|---|---|---|---|---|---|---|"]
     rows = []
-    for label, pts in ((base_label, base), ("EfficientTrain", et)):
+    for label, pts in named:
         for p in pts:
             m, h = mean_spread(p.accs)
-            rows.append({"curriculum": label, "epochs": p.epochs, "top1": p.accs, "mean": m, "half_range": h, "se": se(m, VAL_IMAGES), "minutes": p.minutes})
-            lines.append(f"| {label} | {p.epochs:g} | {len(p.accs)} | {', '.join(f'{a:.2f}' for a in p.accs)} | {fmt_mean(p.accs)} (SE {se(m, VAL_IMAGES):.2f}) | {p.time:.1f} |")
+            alone = [t for t, c in zip(p.minutes, p.clean) if c]
+            rows.append({"schedule": label, "length": p.length, "pflop": p.compute / 1e15, "top1": p.accs, "mean": m, "half_range": h, "se": se(m, VAL_IMAGES), "minutes": p.minutes, "alone": p.clean})
+            t_txt = f"{statistics.fmean(alone):.1f} ({len(alone)} of {len(p.minutes)})" if alone else "- (shared machine)"
+            lines.append(f"| {label} | {p.length:g} | {p.compute / 1e15:.4f} | {len(p.accs)} | {', '.join(f'{a:.2f}' for a in p.accs)} | {fmt_mean(p.accs)} (SE {se(m, VAL_IMAGES):.2f}) | {t_txt} |")
     return lines, rows
 
 
-def speedups(base: list[Point], et: list[Point]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Time the baseline frontier needs to reach each EfficientTrain point's accuracy, over ET's time."""
-    lines = ["| EfficientTrain | its top-1 | its time (min) | baseline time to that top-1 (min) | speedup | range over ET seeds |", "|---|---|---|---|---|---|"]
+def load_rho(path: Path) -> dict[str, float]:
+    """rho per schedule from benchmarks/step_time.py (control's seconds per FLOP over the schedule's)."""
+    if not path.is_file():
+        return {}
+    return {name: float(v["rho"]) for name, v in json.loads(path.read_text())["schedules"].items()}
+
+
+def _kind(name: str) -> str:
+    return re.sub(r"-b?\d+(?:\.\d+)?(?:ep)?$", "", name)
+
+
+def rho_for(point: Point, rho: dict[str, float]) -> Optional[float]:
+    """rho of a point's schedule: measured for that run, or for the same schedule at another length.
+
+    Every schedule here keeps its stage shares and magnitudes at any length (or budget), so its
+    seconds per FLOP do not depend on the length.
+    """
+    if point.label in rho:
+        return rho[point.label]
+    return next((v for k, v in rho.items() if _kind(k) == _kind(point.label)), None)
+
+
+def speedup_rows(control: list[Point], targets: Sequence[tuple[str, Point]], rho: dict[str, float]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Compute to the same top-1 on the control's monotone frontier, with a seed bootstrap; wall time through rho."""
+    pchip = fit.MonotoneCurve([p.compute for p in control], [p.acc for p in control])
+    linear = fit.MonotoneCurve([p.compute for p in control], [p.acc for p in control], kind="linear")
+    seeds = [(p.compute, p.accs) for p in control]
+    lines = ["| run | top-1 (mean) | compute (PFLOP) | control's compute to that top-1 | compute speedup (90% interval) | linear fit | wall-time speedup (x rho) | measured, runs alone |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     rows = []
-    for p in et:
-        t_b, how = time_to_reach(base, p.acc)
-        per_seed = []
-        for a, t in zip(p.accs, p.minutes):
-            tb, h = time_to_reach(base, a)
-            per_seed.append((tb / t if tb is not None else None, h))
-        sp = t_b / p.time if t_b is not None else None
-        rng = [s for s, _ in per_seed if s is not None]
-        note = {"below": " (baseline's shortest run is already better: an upper bound)", "above": " (beyond the baseline's longest run)"}.get(how, "")
-        sp_txt = f"**{sp:.2f}x**" if sp is not None else f"> {max(q.time for q in base) / p.time:.2f}x"
-        rng_txt = f"{min(rng):.2f}-{max(rng):.2f}x" if len(rng) > 1 else "(1 seed)"
-        lines.append(f"| {p.epochs:g} epochs | {p.acc:.2f} | {p.time:.1f} | {t_b if t_b is None else round(t_b, 1)}{note} | {sp_txt} | {rng_txt} |")
-        rows.append({"epochs": p.epochs, "top1": p.acc, "minutes": p.time, "baseline_minutes": t_b, "how": how, "speedup": sp, "per_seed": [s for s, _ in per_seed]})
+    for label, p in targets:
+        r, lin = fit.reach(pchip, p.acc, p.compute), fit.reach(linear, p.acc, p.compute)
+        iv = fit.interval(fit.bootstrap(seeds, p.accs, p.compute))
+        single = [f"{q.length:g}" for q in control if len(q.accs) < 2] + (["this run"] if len(p.accs) < 2 else [])
+        iv_text = iv.text() + (f"; 1 seed at control {', '.join(single)}: the interval misses their spread" if single else "")
+        bound = {"below": "<= ", "above": ">= "}.get(r.how, "")
+        k = rho_for(p, rho)
+        wall = r.speedup * k if k else None
+        t_c, how_t = time_to_reach(control, p.acc) if all(c for q in control for c in q.clean) and all(p.clean) else (None, "shared")
+        measured = f"{t_c / p.time:.2f}x" if t_c is not None and how_t == "interpolated" else "-"
+        rows.append({"run": label, "top1": p.acc, "pflop": p.compute / 1e15, "how": r.how, "speedup": r.speedup, "interval": [iv.low, iv.high], "interval_text": iv_text,
+                     "linear": lin.speedup, "rho": k, "wall_speedup": wall, "measured_wall_speedup": t_c / p.time if t_c and how_t == "interpolated" else None})  # fmt: skip
+        wall_txt = f"{bound}{wall:.2f}x (rho {k:.3f})" if wall else "rho not measured"
+        lines.append(f"| {label} | {p.acc:.2f} | {p.compute / 1e15:.4f} | {r.control_compute / 1e15:.4f} ({r.how}) | **{bound}{r.speedup:.2f}x** ({iv_text}) | {lin.speedup:.2f}x | {wall_txt} | {measured} |")
     return lines, rows
 
 
-def plot_frontier(base: list[Point], et: list[Point], base_label: str, path: Path, title: str) -> Path:
+def plot_frontier(control: list[Point], others: Sequence[tuple[str, list[Point]]], control_label: str, path: Path, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.8, 4.4))
-    for i, (label, pts) in enumerate(((base_label, base), ("EfficientTrain", et))):
-        xs = [p.time for p in pts]
-        ys = [p.acc for p in pts]
-        yerr = [mean_spread(p.accs)[1] for p in pts]
-        xerr = [mean_spread(p.minutes)[1] for p in pts]
-        ax.errorbar(xs, ys, yerr=yerr, xerr=xerr, marker="o", capsize=3, color=f"C{i}", label=label)
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    curve = fit.MonotoneCurve([p.compute for p in control], [p.acc for p in control])
+    xs = np.geomspace(control[0].compute, control[-1].compute, 200)
+    ax.plot(xs / 1e15, [curve(x) for x in xs], color="C0", alpha=0.6, lw=1.2, label=f"{control_label}: monotone fit (PCHIP in log-compute)")
+    markers = "osD^v<>"
+    for i, (label, pts) in enumerate(((control_label, control), *others)):
+        ax.errorbar([p.compute / 1e15 for p in pts], [p.acc for p in pts], yerr=[mean_spread(p.accs)[1] for p in pts], marker=markers[i % len(markers)],
+                    capsize=3, color=f"C{i}", label=label, ls="-" if i and len(pts) > 1 else "none")  # fmt: skip
         for p in pts:
-            ax.annotate(f"{p.epochs:g} ep", (p.time, p.acc), textcoords="offset points", xytext=(5, -12), fontsize=8, color=f"C{i}")
-    ax.set_xlabel("training wall time (minutes, 2 CPU cores)")
-    ax.set_ylabel("final validation top-1 (%)")
+            ax.annotate(f"{p.length:g}", (p.compute / 1e15, p.acc), textcoords="offset points", xytext=(5, -11), fontsize=7, color=f"C{i}")
+    ax.set_xlabel("training compute (PFLOP: forward + backward, counted per stage size)")
+    ax.set_ylabel("final validation top-1 (%, mean over seeds; bars: half-range)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
@@ -303,7 +344,7 @@ def copy_records(runs: dict[str, Run], out: Path) -> None:
     for r in runs.values():
         dst = out / r.name
         dst.mkdir(parents=True, exist_ok=True)
-        for name in (RunDir.CONFIG, RunDir.METRICS_JSONL, RunDir.SUMMARY):
+        for name in (RunDir.CONFIG, RunDir.METRICS_JSONL, RunDir.SUMMARY, COMPUTE_FILE):
             if (r.path / name).is_file():
                 shutil.copy2(r.path / name, dst / name)
 
@@ -321,27 +362,37 @@ def provenance_table(runs: dict[str, Run]) -> list[str]:
 Section = tuple[list[str], dict[str, Any]]
 
 
-def frontier_section(runs: dict[str, Run], epochs: int, figs: Path) -> Section:
-    """Steps 1 and 2: the controls, the frontier against the best of them, the time-to-accuracy speedup."""
+PEERS = (("peer-proglearn", "progressive learning (down-sampled, magnitude ramp)"), ("peer-composer", "Composer progressive resizing (defaults, constant m)"))
+
+
+def frontier_section(runs: dict[str, Run], epochs: int, figs: Path, rho: dict[str, float]) -> Section:
+    """The controls, the compute frontier against the best of them, the speedups, EfficientTrain++ and the peers."""
     lines, controls = controls_table(runs, epochs)
     md = [f"## Controls at the main setting ({epochs} epochs)", "", *lines, ""]
     result: dict[str, Any] = {"controls": controls}
     best = controls.get("best", "ramp")
-    base_pts, et_pts = frontier_points(runs, best), frontier_points(runs, "et")
-    if base_pts and et_pts:
-        lines, rows = frontier_table(base_pts, et_pts, CONTROL_LABELS[best])
-        md += ["## Frontier: top-1 against training time", "", *lines, ""]
-        lines, sp = speedups(base_pts, et_pts)
-        md += ["## Time to the same accuracy", "", *lines, "",
-               "The baseline's time is interpolated linearly between its frontier points. A frontier that bends (gains "
-               "shrinking with time) lies above that chord, so the chord overstates the baseline's time and the speedup "
-               "a little; the per-seed range shows how much the noise alone moves it.", ""]  # fmt: skip
-        result.update(frontier=rows, speedups=sp)
-        plot_frontier(base_pts, et_pts, CONTROL_LABELS[best], figs / "frontier.png", "resnet10t at 112 px, Imagenette-dev: top-1 against training time")
+    control = frontier_points(runs, best)
+    named = [("EfficientTrain", frontier_points(runs, "et")), ("EfficientTrain++ (budget)", frontier_points(runs, "etpp", r"b(\d+(?:\.\d+)?)"))]
+    named += [(label, frontier_points(runs, kind)) for kind, label in PEERS]
+    named = [(label, pts) for label, pts in named if pts]
+    if len(control) < 2 or not named:
+        return md, result
+    lines, rows = frontier_table([(CONTROL_LABELS[best], control), *named])
+    md += ["## Frontier: top-1 against training compute", "", *lines, ""]
+    targets = [(f"{label}, {p.length:g}", p) for label, pts in named for p in pts]
+    lines, sp = speedup_rows(control, targets, rho)
+    md += ["## Compute and time to the same accuracy", "", *lines, "",
+           f"The control's frontier is a monotone cubic (PCHIP) in log-compute through its mean top-1 at each length (made non-decreasing first); "
+           "the linear fit joins its points with straight lines in compute. The interval resamples the seeds of every point "
+           "(4,000 resamples). The validation images are the same in every run, so their own sampling error (SE above) is not in it. "
+           "A wall-time speedup is the compute speedup times rho, the control's seconds per FLOP over the schedule's, measured in "
+           "interleaved rounds (benchmarks/results/step_time.md); the last column is the wall-time ratio of runs that ran alone.", ""]  # fmt: skip
+    result.update(frontier=rows, speedups=sp)
+    plot_frontier(control, named, CONTROL_LABELS[best], figs / "frontier.png", "resnet10t at 112 px, Imagenette-dev: top-1 against training compute")
     return md, result
 
 
-def _pair_specs(runs: dict[str, Run], e: int, mae_e: int) -> list[tuple[str, str, list[tuple[str, str]], Any]]:
+def _pair_specs(runs: dict[str, Run], e: int, mae_lengths: Sequence[int]) -> list[tuple[str, str, list[tuple[str, str]], Any]]:
     """(key, title, [(run, label)], reference) of every pair-style section."""
     def arch(prefix: str) -> list[tuple[str, str]]:
         return [(f"{prefix}-{k}-{e}ep-s{s}", f"{label}, seed {s}") for k, label in (("ramp", "ramp baseline"), ("et", "EfficientTrain")) for s in (0, 1)]
@@ -357,26 +408,34 @@ def _pair_specs(runs: dict[str, Run], e: int, mae_e: int) -> list[tuple[str, str
         ("ablations", "Ablations (one seed)", [(et0, "EfficientTrain")] + [(n, n.replace("ablation-", "")) for n in runs if n.startswith("ablation-")], et0),
         ("loader", "Loader paths (one seed; against EfficientTrain seed 0)", [(et0, "EfficientTrain (standard order)"), (f"loader-augment-at-size-{e}ep-s0", "augment at B"), (f"loader-replay2-{e}ep-s0", "replay 2")], et0),
         ("decode", "Reduced-scale decode (full-size JPEGs decoded every step)", [(f"decode-full-et-{e}ep-s0", "full decode"), (f"decode-reduced-et-{e}ep-s0", "reduced decode")], f"decode-full-et-{e}ep-s0"),
-        ("mae", f"MAE pretraining, {mae_e} epochs (k-NN top-1 of frozen features)", [(f"mae-base-{mae_e}ep", "MAE"), (f"mae-et-{mae_e}ep", "MAE + EfficientTrain")], f"mae-base-{mae_e}ep"),
+        *[(f"mae_{n}ep", f"MAE pretraining, {n} epochs (k-NN top-1 of frozen features)", [(f"mae-base-{n}ep", "MAE"), (f"mae-et-{n}ep", "MAE + EfficientTrain")], f"mae-base-{n}ep")
+          for n in mae_lengths],
         ("mae_finetune", "MAE encoders fine-tuned (3 epochs, same recipe)", [(f"mae-finetune-{src}-s{s}", f"from {src}, seed {s}") for s in (0, 1) for src in ("base", "et", "scratch")], lambda n: re.sub(r"-(et|scratch)-", "-base-", n)),
         ("cifar", "CIFAR-10 at 64 px", [(f"cifar-ramp-{e}ep-s0", "ramp baseline"), (f"cifar-et-{e}ep-s0", "EfficientTrain")], f"cifar-ramp-{e}ep-s0"),
         ("transfer", "Transfer to a CIFAR-10 subset (5 epochs at 64 px, 10,000 test images)", [(f"transfer-{src}-s{s}", f"from {src}, seed {s}") for s in (0, 1) for src in ("ramp", "et", "scratch")], lambda n: re.sub(r"-(et|scratch)-", "-ramp-", n)),
     ]
 
 
-def pair_sections(runs: dict[str, Run], epochs: int, mae_epochs: int, figs: Path) -> Section:
-    """The ViT/ConvNeXt pairs, ablations, loader paths, MAE and transfer: whichever have runs."""
+def mae_lengths(runs: dict[str, Run]) -> list[int]:
+    """The MAE pretraining lengths with both runs (``mae-base-<n>ep`` and ``mae-et-<n>ep``)."""
+    found = [re.fullmatch(r"mae-base-(\d+)ep", n) for n in runs]
+    return sorted(int(m.group(1)) for m in found if m and f"mae-et-{m.group(1)}ep" in runs)
+
+
+def pair_sections(runs: dict[str, Run], epochs: int, figs: Path) -> Section:
+    """The ViT/ConvNeXt pairs, ablations, loader paths, MAE (every length found) and transfer: whichever have runs."""
     md: list[str] = []
     result: dict[str, Any] = {}
-    for key, title, rows, ref in _pair_specs(runs, epochs, mae_epochs):
+    lengths = mae_lengths(runs)
+    for key, title, rows, ref in _pair_specs(runs, epochs, lengths):
         present = [n for n, _ in rows if n in runs]
         if len(present) >= 2 and (callable(ref) or any(n != ref for n in present)):
             n_val = 10000 if key in ("cifar", "transfer") else VAL_IMAGES
-            lines, data = pair_table(runs, rows, ref, n_val, tokens=key in ("vit", "mae"))
+            lines, data = pair_table(runs, rows, ref, n_val, tokens=key == "vit" or key.startswith("mae_") and key != "mae_finetune")
             md += [f"## {title}", "", *lines, ""]
             result[key] = data
-    mae = [runs[n] for n in (f"mae-base-{mae_epochs}ep", f"mae-et-{mae_epochs}ep") if n in runs]
-    if len(mae) == 2:
+    for mae_epochs in lengths[-1:]:  # the figure shows the longest pretraining
+        mae = [runs[f"mae-base-{mae_epochs}ep"], runs[f"mae-et-{mae_epochs}ep"]]
         plot_runs([r.path for r in mae], figs / "mae_knn.png", labels=[f"MAE ({mae[0].minutes:.1f} min)", f"MAE + EfficientTrain ({mae[1].minutes:.1f} min)"],
                   title=f"MAE, ViT-Tiny patch 8 at 112 px, {mae_epochs} epochs: k-NN top-1 of frozen features")  # fmt: skip
     return md, result
@@ -386,7 +445,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs/evidence")
     parser.add_argument("--epochs", type=int, default=8, help="E, the main length")
-    parser.add_argument("--mae-epochs", type=int, default=8, help="the MAE pretraining runs' length")
+    parser.add_argument("--step-time", default=str(ROOT / "benchmarks" / "results" / "step_time.json"), help="benchmarks/step_time.py's result (rho)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
     args = parser.parse_args()
@@ -395,7 +454,7 @@ def main() -> None:
     md: list[str] = [f"Validation split: {VAL_IMAGES} images (one image = {100 / VAL_IMAGES:.2f} points). ± after a single top-1 is its binomial "
                      "standard error; after a mean, half the range over seeds. A difference under two standard errors is a tie.", ""]  # fmt: skip
     result: dict[str, Any] = {}
-    for section_md, section in (frontier_section(runs, args.epochs, figs), pair_sections(runs, args.epochs, args.mae_epochs, figs)):
+    for section_md, section in (frontier_section(runs, args.epochs, figs, load_rho(Path(args.step_time))), pair_sections(runs, args.epochs, figs)):
         md += section_md
         result.update(section)
     md += ["## Provenance of every run", "", *provenance_table(runs), ""]
