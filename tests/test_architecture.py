@@ -157,3 +157,10 @@ def test_analysis_and_plots_do_not_import_the_runner():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_every_objective_name_the_config_accepts_has_an_objective():
+    from efficienttrain.runner.config import OBJECTIVE_NAMES
+    from efficienttrain.runner.objectives import OBJECTIVES
+
+    assert tuple(OBJECTIVES) == OBJECTIVE_NAMES

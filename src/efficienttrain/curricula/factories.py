@@ -25,6 +25,7 @@ from typing import Optional, Sequence, Union
 
 import yaml
 
+from .cost import curriculum_cost
 from .schedule import DEFAULT_MAX_MAGNITUDE, Curriculum, Stage, merge_stages, round_size
 
 __all__ = [
@@ -248,8 +249,6 @@ def budgeted_staircase(
 
 
 def _relative_pixel_cost(stages: Sequence[Stage], final_size: int) -> float:
-    from ..cost import curriculum_cost
-
     return curriculum_cost(Curriculum(stages, final_size=final_size)).relative_cost
 
 

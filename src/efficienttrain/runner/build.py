@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, track_loader
 from .objectives import Objective, make_objective
 from .optim import Optimisation, build_optimisation
-from .state import seed_everything
+from .rng import seed_everything
 
 __all__ = ["TrainingParts", "build_parts", "build_curriculum"]
 

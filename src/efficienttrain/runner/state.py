@@ -1,8 +1,7 @@
-"""The loop's own state between steps, the random generators an exact resume restores, and the
-conversion between them and the run directory's records.
+"""The loop's own state between steps, and its conversion to and from the run directory's records.
 
 :class:`RunState` is what the loop carries from one epoch to the next (position, update count,
-history, timings). Together with the model, the optimizer and the RNG states it makes up a
+history, timings). Together with the model, the optimizer and the RNG states (:mod:`.rng`) it makes up a
 :class:`~efficienttrain.rundir.Checkpoint` (:func:`make_checkpoint`, :func:`restore`); the file
 format itself is :mod:`efficienttrain.rundir`'s.
 """
@@ -10,17 +9,16 @@ format itself is :mod:`efficienttrain.rundir`'s.
 from __future__ import annotations
 
 import hashlib
-import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..data.sampler import SamplerState
 from ..errors import UserError
 from ..rundir import Checkpoint, Snapshot
+from .rng import capture_rng, restore_rng
 
 if TYPE_CHECKING:
     from .build import TrainingParts
@@ -29,9 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "RunState",
     "EpochTally",
-    "capture_rng",
-    "restore_rng",
-    "seed_everything",
     "weights_checksum",
     "step_signature",
     "make_checkpoint",
@@ -89,42 +84,6 @@ class EpochTally:
     def mean_loss(self) -> float:
         """Mean batch loss (0 before the first batch)."""
         return self.loss_sum / max(self.batches, 1)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every generator the main process draws from: torch (init, drop-path), NumPy (timm's Mixup) and Python's."""
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))
-    torch.manual_seed(seed)
-
-
-def capture_rng() -> dict[str, Any]:
-    """The state of Python's, NumPy's and torch's (CPU and CUDA) global generators."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "name": np_state[0],
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-    }
-
-
-def restore_rng(state: dict[str, Any]) -> None:
-    """Restore generator states saved by :func:`capture_rng`."""
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p[0], tuple(p[1]), p[2]))
 
 
 def weights_checksum(model: nn.Module) -> str:
