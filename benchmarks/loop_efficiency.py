@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from efficienttrain.cost import curriculum_cost, measured_cost
-    from efficienttrain.curriculum import efficienttrain
+    from efficienttrain.curricula import efficienttrain
     from efficienttrain.runner.config import make_config
     from efficienttrain.runner.loop import Trainer
 
@@ -82,8 +82,8 @@ def main() -> None:
             print(f"pair {i + 1}: {label} train time {result.train_time:.1f}s, top-1 {result.final_top1:.2f}%", flush=True)
             if label == "baseline" and i == 0:
                 t0, n = time.perf_counter(), 0
-                trainer.sampler.set_epoch(0)
-                for x, _ in trainer.train_loader:
+                trainer.parts.sampler.set_epoch(0)
+                for x, _ in trainer.parts.train_loader:
                     n += x.shape[0]
                 loader_rate.append(n / (time.perf_counter() - t0))
     speedups = [b / e for b, e in zip(times["baseline"], times["efficienttrain"])]

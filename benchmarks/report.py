@@ -382,7 +382,7 @@ def frontier_section(runs: dict[str, Run], epochs: int, figs: Path, rho: dict[st
     targets = [(f"{label}, {p.length:g}", p) for label, pts in named for p in pts]
     lines, sp = speedup_rows(control, targets, rho)
     md += ["## Compute and time to the same accuracy", "", *lines, "",
-           f"The control's frontier is a monotone cubic (PCHIP) in log-compute through its mean top-1 at each length (made non-decreasing first); "
+           "The control's frontier is a monotone cubic (PCHIP) in log-compute through its mean top-1 at each length (made non-decreasing first); "
            "the linear fit joins its points with straight lines in compute. The interval resamples the seeds of every point "
            "(4,000 resamples). The validation images are the same in every run, so their own sampling error (SE above) is not in it. "
            "A wall-time speedup is the compute speedup times rho, the control's seconds per FLOP over the schedule's, measured in "

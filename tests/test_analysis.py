@@ -30,7 +30,7 @@ from efficienttrain.cli import main
 from efficienttrain.errors import UserError
 from efficienttrain.frequency import low_frequency_crop
 from efficienttrain.models import create_model
-from efficienttrain.runner.checkpoint import export_safetensors, save_checkpoint
+from efficienttrain.rundir import export_safetensors, save_checkpoint
 from efficienttrain.runner.config import make_config
 
 from .conftest import tiny_config
@@ -55,7 +55,7 @@ def _config() -> dict:
 
 
 def _curriculum() -> dict:
-    from efficienttrain.curriculum import efficienttrain
+    from efficienttrain.curricula import efficienttrain
 
     return efficienttrain(3, SIZE).to_dict()
 

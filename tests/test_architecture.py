@@ -28,7 +28,7 @@ def test_etpp_follows_the_configured_max_magnitude():
 
 def test_etpp_in_the_runner_takes_m0_from_randaugment(tmp_path):
     trainer = Trainer(tiny_config(tmp_path, curriculum="efficienttrain++", epochs=1, randaugment="rand-m7-mstd0.5-inc1")).setup()
-    cur = trainer.curriculum
+    cur = trainer.parts.curriculum
     assert cur.max_magnitude == 7
     assert cur(cur.epochs - 1e-6).magnitude == pytest.approx(7)
 
@@ -58,13 +58,14 @@ def test_curriculum_magnitude_rule_and_deprecated_name():
 def test_sampler_state_round_trip_and_seed():
     sampler = et.CurriculumBatchSampler(100, et.efficienttrain(4, 32), 10, seed=3)
     sampler.set_epoch(2, 4)
-    state = sampler.state()
-    assert state == SamplerState(2, 4, 3) and SamplerState.from_dict(state.to_dict()) == state
+    state = sampler.state_dict()
+    assert SamplerState.from_dict(state) == SamplerState(2, 4, 3) and SamplerState.from_dict(state).to_dict() == state
+    assert not hasattr(sampler, "state") and not hasattr(sampler, "load_state")  # one protocol
     other = et.CurriculumBatchSampler(100, et.efficienttrain(4, 32), 10, seed=0)
-    other.load_state(state)
+    other.load_state_dict(state)
     assert (other.epoch, other.start_step, other.seed) == (2, 4, 3)
     assert list(other) == list(sampler)
-    other.load_state(SamplerState(1, 0, None))  # a record without a seed keeps the sampler's
+    other.load_state_dict(SamplerState(1, 0, None).to_dict())  # a record without a seed keeps the sampler's
     assert other.seed == 3
     other.set_seed(5)
     assert other.index_sampler.seed == 5
@@ -112,7 +113,7 @@ def test_one_collective_per_training_step(tmp_path, monkeypatch):
     monkeypatch.setattr(Runtime, "any_rank", counting)
     trainer = Trainer(tiny_config(tmp_path, epochs=1))
     trainer.run()
-    steps = trainer.sampler.steps_per_epoch
+    steps = trainer.parts.sampler.steps_per_epoch
     # One per step (non-finite loss and stop request together), one at the end of the epoch.
     assert calls == [2] * steps + [1]
 
@@ -164,3 +165,17 @@ def test_every_objective_name_the_config_accepts_has_an_objective():
     from efficienttrain.runner.objectives import OBJECTIVES
 
     assert tuple(OBJECTIVES) == OBJECTIVE_NAMES
+
+
+def test_every_option_is_in_one_section_and_help_is_grouped():
+    import subprocess
+    import sys
+
+    from efficienttrain.runner.config import HELP, SECTIONS
+
+    listed = [name for names in SECTIONS.values() for name in names]
+    assert sorted(listed) == sorted(HELP) and len(listed) == len(set(listed))
+    out = subprocess.run([sys.executable, "-m", "efficienttrain", "train", "--help"], capture_output=True, text=True, check=True).stdout
+    positions = [out.index(f"\n{section}:") for section in SECTIONS]
+    assert positions == sorted(positions)  # each section's heading, in order
+    assert out.index("--mask-ratio") > out.index("masked-autoencoder pretraining") > out.index("--randaugment")

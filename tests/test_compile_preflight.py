@@ -31,7 +31,7 @@ def eager_reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eager")
     trainer = Trainer(tiny_config(tmp, epochs=2, ema=True, mixup=0.8, preflight=False))
     result = trainer.run()
-    return weights_checksum(trainer.model), weights_checksum(trainer.parts.optim.ema.module), result.summary, tmp / "run"
+    return weights_checksum(trainer.parts.model), weights_checksum(trainer.parts.optim.ema.module), result.summary, tmp / "run"
 
 
 def _small_net() -> nn.Module:
@@ -107,7 +107,7 @@ def test_preflight_leaves_no_trace_and_reports_each_size(tmp_path, eager_referen
     lines: list[str] = []
     trainer = Trainer(tiny_config(tmp_path, epochs=2, ema=True, mixup=0.8), log=lines.append)
     result = trainer.run()
-    assert (weights_checksum(trainer.model), weights_checksum(trainer.parts.optim.ema.module)) == eager_reference[:2]
+    assert (weights_checksum(trainer.parts.model), weights_checksum(trainer.parts.optim.ema.module)) == eager_reference[:2]
     pre = result.summary["preflight"]
     assert pre["memory_kind"] in CPU_KINDS
     assert sorted(int(s) for s in pre["peak_memory_mib"]) == SIZES and all(v >= 0 for v in pre["peak_memory_mib"].values())
@@ -148,7 +148,7 @@ def test_compile_one_graph_per_size_same_weights_and_exact_resume(tmp_path, eage
     resumed = Trainer(tiny_config(tmp_path, resume=True, **options), log=lines.append)
     result = resumed.run()
     assert result.completed
-    assert (weights_checksum(resumed.model), weights_checksum(resumed.parts.optim.ema.module)) == eager_reference[:2]
+    assert (weights_checksum(resumed.parts.model), weights_checksum(resumed.parts.optim.ema.module)) == eager_reference[:2]
     rec = result.summary["compile"]
     assert rec["backend"] == "aot_eager" and rec["graphs_during_training"] == 0 and rec["eager_sizes"] == []
     assert rec["graphs"] == len(result.summary["preflight"]["peak_memory_mib"]) and rec["compile_time_s"] > 0

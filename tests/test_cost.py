@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from efficienttrain.cost import curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost, token_cost_for_model
-from efficienttrain.curriculum import constant, efficienttrain, efficienttrain_pp
+from efficienttrain.curricula import constant, efficienttrain, efficienttrain_pp
 
 
 def test_default_schedule_is_153x_under_pixel_model():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from efficienttrain.curriculum import (
+from efficienttrain.curricula import (
     Curriculum,
     Stage,
     constant,

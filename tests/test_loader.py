@@ -173,7 +173,7 @@ def test_slow_loader_warning_in_a_run(tmp_path):
     trainer = Trainer(tiny_config(tmp_path, epochs=2, demo_per_class=16, batch_size=8), log=lines.append)
     trainer.setup()
     # The loader reads through the CurriculumDataset: slow down the dataset it wraps.
-    trainer.train_loader.dataset.dataset = Slow(trainer.train_loader.dataset.dataset)
+    trainer.parts.train_loader.dataset.dataset = Slow(trainer.parts.train_loader.dataset.dataset)
     trainer.run()
     assert any("waits for data" in line for line in lines)
 

@@ -13,7 +13,8 @@ import torch
 from efficienttrain.cli import main
 from efficienttrain.mae import MAE, mae_loss, patchify, random_masking
 from efficienttrain.models import create_model
-from efficienttrain.runner import Trainer, load_checkpoint
+from efficienttrain.rundir import load_checkpoint
+from efficienttrain.runner import Trainer
 
 from .conftest import tiny_config
 
@@ -97,7 +98,7 @@ def test_mae_run_checkpoints_resumes_exactly_and_exports_an_encoder(tmp_path):
     first = Trainer(mae_config(tmp_path / "b", workers=1))
     first.setup()
     calls = {"n": 0}
-    forward = first.model.forward
+    forward = first.parts.model.forward
 
     def counting(*args, **kwargs):
         calls["n"] += 1
@@ -105,7 +106,7 @@ def test_mae_run_checkpoints_resumes_exactly_and_exports_an_encoder(tmp_path):
             first._stop_signal = 15
         return forward(*args, **kwargs)
 
-    first.model.forward = counting
+    first.parts.model.forward = counting
     stopped = first.run()
     assert not stopped.completed
     resumed = Trainer(mae_config(tmp_path / "b", workers=1, resume=True)).run()
@@ -120,7 +121,7 @@ def test_mae_run_checkpoints_resumes_exactly_and_exports_an_encoder(tmp_path):
 
     weights = load_file(str(encoder))
     block = next(k for k in weights if k.startswith("blocks.0.attn.qkv.weight"))
-    assert torch.equal(trainer.model.state_dict()[block], weights[block])
+    assert torch.equal(trainer.parts.model.state_dict()[block], weights[block])
     assert "head.weight" not in weights
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from efficienttrain.runner import Trainer, load_checkpoint, weights_checksum
+from efficienttrain.rundir import load_checkpoint
+from efficienttrain.runner import Trainer, weights_checksum
 from efficienttrain.runner.config import load_config, make_config
 
 from .conftest import tiny_config
@@ -84,7 +85,7 @@ def test_resume_mid_epoch_matches_uninterrupted(tmp_path):
     first = Trainer(tiny_config(tmp_path / "b", workers=1, preflight=False))
     first.setup()
     calls = {"n": 0}
-    forward = first.criterion.forward
+    forward = first.parts.objective.criterion.forward
 
     def counting(*args, **kwargs):
         calls["n"] += 1
@@ -92,7 +93,7 @@ def test_resume_mid_epoch_matches_uninterrupted(tmp_path):
             first._stop_signal = signal.SIGTERM
         return forward(*args, **kwargs)
 
-    first.criterion.forward = counting
+    first.parts.objective.criterion.forward = counting
     stopped = first.run()
     assert not stopped.completed
     state = load_checkpoint(stopped.output_dir / "last.pt")
@@ -112,14 +113,14 @@ def test_resume_with_other_batch_size_is_refused(tmp_path):
 
 
 def test_curriculum_file_keeps_its_length_and_size(tmp_path):
-    from efficienttrain.curriculum import efficienttrain
+    from efficienttrain.curricula import efficienttrain
 
     path = tmp_path / "mine.yaml"
     efficienttrain(2, 24).save(path)
     trainer = Trainer(tiny_config(tmp_path, curriculum=str(path), epochs=None)).setup()
-    assert trainer.curriculum.epochs == 2 and trainer.final_size == 24
+    assert trainer.parts.curriculum.epochs == 2 and trainer.parts.curriculum.final_size == 24
     trainer = Trainer(tiny_config(tmp_path / "x", curriculum=str(path), epochs=4, final_size=32)).setup()
-    assert trainer.curriculum.epochs == 4 and trainer.final_size == 32
+    assert trainer.parts.curriculum.epochs == 4 and trainer.parts.curriculum.final_size == 32
 
 
 def test_existing_checkpoint_is_never_overwritten(tmp_path):
@@ -168,7 +169,7 @@ def test_bf16_autocast(tmp_path):
     # non-finite gradients for 14-px inputs under CPU bf16 autocast (see docs/training.md).
     trainer = Trainer(tiny_config(tmp_path, curriculum="none", epochs=1, amp="bf16"))
     result = trainer.run()
-    assert result.completed and trainer.amp_dtype == torch.bfloat16
+    assert result.completed and trainer.parts.runtime.amp_dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("op", ["bilinear", "lanczos"])
@@ -185,11 +186,11 @@ def test_vit_and_swin_take_every_size(tmp_path):
     for model, mult in (("deit_tiny_patch16_224", 16), ("swin_tiny_patch4_window7_224", 32)):
         cfg = tiny_config(tmp_path / model, model=model, demo_image_size=64, epochs=1, multiple_of=mult, batch_size=8, demo_per_class=2)
         trainer = Trainer(cfg).setup()
-        params = [id(p) for p in trainer.model.parameters()]
-        for size in trainer.curriculum.sizes:
-            out = trainer.model(torch.zeros(2, 3, size, size))
+        params = [id(p) for p in trainer.parts.model.parameters()]
+        for size in trainer.parts.curriculum.sizes:
+            out = trainer.parts.model(torch.zeros(2, 3, size, size))
             assert out.shape == (2, 10)
-        assert [id(p) for p in trainer.model.parameters()] == params  # nothing replaced behind the optimizer
+        assert [id(p) for p in trainer.parts.model.parameters()] == params  # nothing replaced behind the optimizer
 
 
 def test_init_from_checkpoint_for_transfer(tmp_path):
@@ -198,7 +199,7 @@ def test_init_from_checkpoint_for_transfer(tmp_path):
     trainer = Trainer(cfg).setup()
     loaded = torch.load(src.output_dir / "last.pt", weights_only=True)["model"]
     stem = next(k for k in loaded if k.endswith("weight"))
-    assert torch.equal(trainer.model.state_dict()[stem], loaded[stem])
+    assert torch.equal(trainer.parts.model.state_dict()[stem], loaded[stem])
 
 
 def test_yaml_config_and_unknown_keys(tmp_path):

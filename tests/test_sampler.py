@@ -9,7 +9,7 @@ from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from torch.utils.data import DataLoader, Dataset
 
-from efficienttrain.curriculum import efficienttrain, efficienttrain_pp
+from efficienttrain.curricula import efficienttrain, efficienttrain_pp
 from efficienttrain.data import CurriculumBatchSampler, CurriculumDataset, SampleKey, build_train_transform, find_randaugment, set_magnitude
 
 

@@ -5,6 +5,13 @@ The package needs three things those libraries do not offer publicly:
 * to change the magnitude of timm's RandAugment after it was built (its ``ops`` list and each
   op's ``magnitude``), which is how the curriculum's magnitude reaches the workers;
 * to replace timm's posterize op, which asks Pillow 13 for 0 bits and makes it raise;
+* to edit a built training transform for the opt-in loader savings: the step list of a
+  ``Compose`` (``transforms``) and the output size and aspect-ratio range of timm's
+  ``RandomResizedCropAndInterpolation`` (``size``, ``ratio``), which have no setters;
+* for MAE, to run a timm ``VisionTransformer`` on a subset of its patch tokens: its patch
+  embedding, position embedding (resampled with timm's public ``resample_abs_pos_embed``), prefix
+  tokens, ``pos_drop``, ``norm_pre``, ``blocks`` and ``norm``, which ``forward_features`` only
+  offers for all tokens together;
 * to stop a DataLoader's persistent workers on demand (``_iterator._shutdown_workers``), so that
   workers which ignore SIGTERM (on purpose: the main process saves a checkpoint first) still end;
 * for ``--compile``: on a torch older than 2.14, to raise dynamo's global recompile limit
@@ -18,13 +25,23 @@ tested versions when it does not, instead of failing somewhere deeper.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Optional
 
 __all__ = [
     "TESTED",
     "timm_randaugment_ops",
     "set_timm_op_magnitude",
     "shutdown_loader_workers",
+    "compose_steps",
+    "ViTShape",
+    "vit_shape",
+    "vit_patch_shape",
+    "vit_patch_tokens",
+    "vit_position_embedding",
+    "vit_prefix_tokens",
+    "vit_blocks",
+    "crop_aspect_ratios",
+    "set_crop_size",
     "recompile_limit",
     "set_recompile_limit",
     "compile_limit_kwargs",
@@ -84,6 +101,89 @@ def _posterize_any_bits(img: Any, bits_to_keep: int, **_: Any) -> Any:
     if bits_to_keep <= 0:
         return Image.new(img.mode, img.size)
     return ImageOps.posterize(img, bits_to_keep)
+
+
+def compose_steps(transform: Any) -> list[Any]:
+    """The steps of a torchvision (or timm) ``Compose``: its ``transforms`` list, to edit in place."""
+    steps = getattr(transform, "transforms", None)
+    if not isinstance(steps, list):
+        raise _missing("torch", "Compose.transforms list (torchvision)")
+    return steps
+
+
+def crop_aspect_ratios(crop: Any) -> tuple[float, float]:
+    """The aspect-ratio range of timm's ``RandomResizedCropAndInterpolation`` (its ``ratio``)."""
+    ratio = getattr(crop, "ratio", None)
+    if ratio is None or len(ratio) != 2:
+        raise _missing("timm", "RandomResizedCropAndInterpolation.ratio")
+    return float(ratio[0]), float(ratio[1])
+
+
+def set_crop_size(crop: Any, size: int) -> None:
+    """Make a random-resized crop (timm's, or one with the same ``size`` attribute) output ``size`` x ``size``."""
+    if not isinstance(getattr(crop, "size", None), tuple):
+        raise _missing("timm", "RandomResizedCropAndInterpolation.size (an (h, w) tuple)")
+    crop.size = (int(size), int(size))
+
+
+class ViTShape(NamedTuple):
+    """What MAE needs to know of a timm ViT: token width, prefix tokens, input channels, class token."""
+
+    embed_dim: int
+    num_prefix_tokens: int
+    in_chans: int
+    has_class_token: bool
+    dynamic_img_size: bool
+
+
+_VIT_PARTS = ("patch_embed", "pos_embed", "pos_drop", "norm_pre", "blocks", "norm", "embed_dim")
+
+
+def vit_shape(vit: Any) -> ViTShape:
+    """Check that ``vit`` has the timm ``VisionTransformer`` internals MAE drives, and read its shape."""
+    missing = [name for name in _VIT_PARTS if not hasattr(vit, name)]
+    proj = getattr(getattr(vit, "patch_embed", None), "proj", None)
+    if missing or not hasattr(proj, "in_channels"):
+        raise _missing("timm", f"VisionTransformer internals ({', '.join(missing) or 'patch_embed.proj'})")
+    return ViTShape(int(vit.embed_dim), int(getattr(vit, "num_prefix_tokens", 0)), int(proj.in_channels),
+                    getattr(vit, "cls_token", None) is not None, bool(getattr(vit, "dynamic_img_size", False)))  # fmt: skip
+
+
+def vit_patch_shape(vit: Any) -> Optional[tuple[int, int]]:
+    """The patch size ``(h, w)`` of a timm ViT, or ``None`` for a model that is not one (no ``patch_embed`` or ``blocks``)."""
+    patch = getattr(getattr(vit, "patch_embed", None), "patch_size", None)
+    if patch is None or not hasattr(vit, "blocks"):
+        return None
+    return (int(patch[0]), int(patch[1])) if isinstance(patch, (tuple, list)) else (int(patch), int(patch))
+
+
+def vit_patch_tokens(vit: Any, images: Any, patch_size: int) -> tuple[Any, tuple[int, int]]:
+    """The patch embeddings ``(B, N, D)`` of ``images`` and their grid ``(gh, gw)``."""
+    x = vit.patch_embed(images)
+    if x.dim() == 4:  # (B, gh, gw, D) with dynamic_img_size
+        return x.reshape(x.shape[0], -1, x.shape[-1]), (int(x.shape[1]), int(x.shape[2]))
+    return x, (images.shape[-2] // patch_size, images.shape[-1] // patch_size)
+
+
+def vit_position_embedding(vit: Any, grid: tuple[int, int], num_prefix_tokens: int) -> tuple[Optional[Any], Optional[Any]]:
+    """The ViT's position embedding resampled to ``grid``: (the prefix tokens' part or None, the patches' part)."""
+    from timm.layers import resample_abs_pos_embed
+
+    if vit.pos_embed is None:
+        return None, None
+    prefix = 0 if getattr(vit, "no_embed_class", False) else num_prefix_tokens
+    pos = resample_abs_pos_embed(vit.pos_embed, new_size=list(grid), old_size=list(vit.patch_embed.grid_size), num_prefix_tokens=prefix)
+    return (pos[:, :prefix] if prefix else None), pos[:, prefix:]
+
+
+def vit_prefix_tokens(vit: Any) -> list[Any]:
+    """The class and register tokens (``(1, n, D)`` each) the ViT puts before its patches."""
+    return [t for t in (getattr(vit, "cls_token", None), getattr(vit, "reg_token", None)) if t is not None]
+
+
+def vit_blocks(vit: Any, tokens: Any) -> Any:
+    """The ViT's transformer on a token sequence: ``pos_drop``, ``norm_pre``, ``blocks``, ``norm``."""
+    return vit.norm(vit.blocks(vit.norm_pre(vit.pos_drop(tokens))))
 
 
 def shutdown_loader_workers(loader: Any) -> None:

@@ -39,7 +39,7 @@ def crop_batch(images: torch.Tensor, settings: Union[Settings, int], op: str = "
 
     Args:
         images: Batch ``(N, C, H, W)``, normalised or not (the crop is linear and keeps the mean).
-        settings: The batch's :class:`~efficienttrain.curriculum.Settings`, or a size.
+        settings: The batch's :class:`~efficienttrain.curricula.Settings`, or a size.
         op: ``lowfreq`` (the paper) or a down-sampling mode for ablations.
 
     Returns:

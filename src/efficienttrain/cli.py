@@ -84,19 +84,21 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 # -- train / probe ----------------------------------------------------------------------------
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (and --config FILE), as ``train`` and ``probe`` take them."""
-    from .runner.config import HELP, field_type
+    from .runner.config import HELP, SECTIONS, field_type
 
     p.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file of settings; flags override it")
-    for name, text in HELP.items():
-        flag = "--" + name.replace("_", "-")
-        kind = field_type(name)
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": text}
-        if kind.base is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif kind.base is tuple:
-            p.add_argument(flag, type=kind.items[0], nargs=len(kind.items), **kwargs)
-        elif kind.base is not None:
-            p.add_argument(flag, type=kind.base, **kwargs)
+    for section, names in SECTIONS.items():
+        group = p.add_argument_group(section)
+        for name in names:
+            flag = "--" + name.replace("_", "-")
+            kind = field_type(name)
+            kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": HELP[name]}
+            if kind.base is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            elif kind.base is tuple:
+                group.add_argument(flag, type=kind.items[0], nargs=len(kind.items), **kwargs)
+            elif kind.base is not None:
+                group.add_argument(flag, type=kind.base, **kwargs)
 
 
 def _config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> Any:

@@ -7,7 +7,8 @@ whose encoder and decoder accept any grid of patches, which is what this module 
 * :class:`MAEEncoder` wraps a timm ``VisionTransformer`` built with ``dynamic_img_size=True``:
   it embeds the patches, adds the ViT's own position embedding resampled to the input's grid
   (timm's public ``resample_abs_pos_embed``), keeps the visible patches, and runs the ViT's
-  blocks. Its ``vit`` is an ordinary timm model: exporting it gives weights that
+  blocks (the internals it needs are reached through :mod:`efficienttrain._compat`). Its ``vit``
+  is an ordinary timm model: exporting it gives weights that
   ``efficienttrain train --init-from`` fine-tunes.
 * :class:`MAEDecoder` is a light transformer (timm ``Block`` s) whose fixed sine-cosine position
   embedding (timm's ``build_sincos2d_pos_embed``) is built for each grid size.
@@ -28,7 +29,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .errors import UserError
+from ._compat import vit_blocks, vit_patch_shape, vit_patch_tokens, vit_position_embedding, vit_prefix_tokens, vit_shape
 
 __all__ = ["MAEEncoder", "MAEDecoder", "MAE", "random_masking", "patchify", "mae_loss", "vit_patch_size"]
 
@@ -37,15 +38,13 @@ def vit_patch_size(vit: nn.Module) -> int:
     """The (square) patch size of a timm ViT.
 
     Raises:
-        UserError: If the model is not a ViT with a square patch embedding.
+        ValueError: If the model is not a ViT with a square patch embedding.
     """
-    embed = getattr(vit, "patch_embed", None)
-    patch = getattr(embed, "patch_size", None)
-    if patch is None or not hasattr(vit, "blocks"):
-        raise UserError("MAE needs a timm ViT (a model with patch_embed and blocks), e.g. deit_tiny_patch16_224 or vit_small_patch16_224")
-    p = tuple(patch) if isinstance(patch, (tuple, list)) else (patch, patch)
+    p = vit_patch_shape(vit)
+    if p is None:
+        raise ValueError("MAE needs a timm ViT (a model with patch_embed and blocks), e.g. deit_tiny_patch16_224 or vit_small_patch16_224")
     if p[0] != p[1]:
-        raise UserError(f"MAE here needs square patches, the model has {p[0]}x{p[1]}")
+        raise ValueError(f"MAE here needs square patches, the model has {p[0]}x{p[1]}")
     return int(p[0])
 
 
@@ -114,29 +113,19 @@ class MAEEncoder(nn.Module):
         vit: A timm ``VisionTransformer`` built with ``dynamic_img_size=True``.
 
     Raises:
-        UserError: If ``vit`` is not a ViT this encoder can drive.
+        ValueError: If ``vit`` is not a ViT this encoder can drive.
     """
 
     def __init__(self, vit: nn.Module) -> None:
         super().__init__()
         self.patch_size = vit_patch_size(vit)
-        if not getattr(vit, "dynamic_img_size", False):
-            raise UserError("MAE needs the ViT built with dynamic_img_size=True (efficienttrain.create_model does this)")
+        shape = vit_shape(vit)
+        if not shape.dynamic_img_size:
+            raise ValueError("MAE needs the ViT built with dynamic_img_size=True (efficienttrain.create_model does this)")
         self.vit = vit
-        self.embed_dim = int(vit.embed_dim)
-        self.num_prefix_tokens = int(getattr(vit, "num_prefix_tokens", 0))
-
-    def _position_embedding(self, grid: tuple[int, int]) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """The ViT's position embedding resampled to ``grid``: (prefix part or None, patch part)."""
-        from timm.layers import resample_abs_pos_embed
-
-        vit = self.vit
-        if vit.pos_embed is None:
-            return None, None
-        with_prefix = not getattr(vit, "no_embed_class", False)
-        prefix = self.num_prefix_tokens if with_prefix else 0
-        pos = resample_abs_pos_embed(vit.pos_embed, new_size=list(grid), old_size=list(vit.patch_embed.grid_size), num_prefix_tokens=prefix)
-        return (pos[:, :prefix] if prefix else None), pos[:, prefix:]
+        self.embed_dim = shape.embed_dim
+        self.num_prefix_tokens = shape.num_prefix_tokens
+        self.has_class_token = shape.has_class_token
 
     def forward(self, images: torch.Tensor, ids_keep: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Encode the kept patches (all of them when ``ids_keep`` is ``None``).
@@ -144,33 +133,24 @@ class MAEEncoder(nn.Module):
         Returns:
             ``(B, prefix + K, D)``: the prefix (class/register) tokens, then the kept patches.
         """
-        vit = self.vit
-        x = vit.patch_embed(images)
-        if x.dim() == 4:  # (B, gh, gw, D) with dynamic_img_size
-            grid = (x.shape[1], x.shape[2])
-            x = x.reshape(x.shape[0], -1, x.shape[-1])
-        else:
-            grid = (images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size)
-        prefix_pos, patch_pos = self._position_embedding(grid)
+        x, grid = vit_patch_tokens(self.vit, images, self.patch_size)
+        prefix_pos, patch_pos = vit_position_embedding(self.vit, grid, self.num_prefix_tokens)
         if patch_pos is not None:
             x = x + patch_pos
         if ids_keep is not None:
             x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        prefix = [t.expand(x.shape[0], -1, -1) for t in (getattr(vit, "cls_token", None), getattr(vit, "reg_token", None)) if t is not None]
+        prefix = [t.expand(x.shape[0], -1, -1) for t in vit_prefix_tokens(self.vit)]
         if prefix:
             tokens = torch.cat(prefix, dim=1)
             if prefix_pos is not None:
                 tokens = tokens + prefix_pos
             x = torch.cat([tokens, x], dim=1)
-        x = vit.pos_drop(x)
-        x = vit.norm_pre(x)
-        x = vit.blocks(x)
-        return vit.norm(x)
+        return vit_blocks(self.vit, x)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """One vector per image from all patches: the class token, or the mean patch token without one."""
         x = self.forward(images)
-        return x[:, 0] if getattr(self.vit, "cls_token", None) is not None else x[:, self.num_prefix_tokens :].mean(dim=1)
+        return x[:, 0] if self.has_class_token else x[:, self.num_prefix_tokens :].mean(dim=1)
 
 
 class MAEDecoder(nn.Module):
@@ -191,7 +171,7 @@ class MAEDecoder(nn.Module):
         from timm.models.vision_transformer import Block
 
         if dim % 4:
-            raise UserError(f"--decoder-dim must be a multiple of 4 (for its 2-D sine-cosine position embedding), got {dim}")
+            raise ValueError(f"the decoder width must be a multiple of 4 (for its 2-D sine-cosine position embedding), got {dim}")
         self.dim = dim
         self.num_prefix_tokens = num_prefix_tokens
         self.embed = nn.Linear(embed_dim, dim)
@@ -232,11 +212,11 @@ class MAE(nn.Module):
     def __init__(self, vit: nn.Module, *, mask_ratio: float = 0.75, decoder_dim: int = 128, decoder_depth: int = 2, decoder_heads: int = 4, norm_pix: bool = True) -> None:
         super().__init__()
         if not 0.0 < mask_ratio < 1.0:
-            raise UserError(f"--mask-ratio must be between 0 and 1, got {mask_ratio}")
+            raise ValueError(f"mask_ratio must be between 0 and 1, got {mask_ratio}")
         self.encoder = MAEEncoder(vit)
         self.decoder = MAEDecoder(
             self.encoder.embed_dim, self.encoder.patch_size, dim=decoder_dim, depth=decoder_depth, heads=decoder_heads,
-            num_prefix_tokens=self.encoder.num_prefix_tokens, in_chans=int(vit.patch_embed.proj.in_channels),
+            num_prefix_tokens=self.encoder.num_prefix_tokens, in_chans=vit_shape(vit).in_chans,
         )  # fmt: skip
         self.mask_ratio = mask_ratio
         self.norm_pix = norm_pix
@@ -255,7 +235,7 @@ class MAE(nn.Module):
         p = self.patch_size
         h, w = images.shape[-2:]
         if h % p or w % p:
-            raise ValueError(f"MAE input {h}x{w} is not a multiple of the patch size {p}; use --multiple-of {p}")
+            raise ValueError(f"MAE input {h}x{w} is not a multiple of the patch size {p}; round the sizes to multiples of {p}")
         grid = (h // p, w // p)
         ids_keep, ids_restore, mask = random_masking(images.shape[0], grid[0] * grid[1], self.mask_ratio, device=images.device, generator=generator)
         pred = self.decoder(self.encoder(images, ids_keep), ids_restore, grid)

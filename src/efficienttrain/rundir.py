@@ -468,6 +468,11 @@ class RunDir:
         return sorted(found, key=lambda p: epoch_from_name(p) or 0)
 
     # -- writing ------------------------------------------------------------------------------
+    def append_trace(self, rank: int, record: dict[str, Any]) -> None:
+        """Add one record to ``trace_rank<rank>.jsonl`` (``--trace``: one line per training step, for tests and debugging)."""
+        with open(self.path / f"trace_rank{rank}.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
     def prepare(self, config: dict[str, Any], curriculum_yaml: str) -> None:
         """Create the directory and write ``config.yaml`` and ``curriculum.yaml``."""
         import yaml

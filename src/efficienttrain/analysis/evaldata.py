@@ -120,11 +120,6 @@ class EvalSet:
         std = torch.tensor(self.std, dtype=torch.float32, device=device).view(-1, 1, 1)
         return mean, std
 
-    def unnormalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Map normalised images back to ``[0, 1]`` pixel values."""
-        mean, std = self.stats(x.device)
-        return x * std + mean
-
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary of the set, for result files."""
         return {"data": self.source, "images": len(self), "size": self.size, "mean": list(self.mean), "std": list(self.std)}

@@ -255,10 +255,6 @@ class Curriculum:
 
     settings = __call__
 
-    def at_epoch(self, epoch: int) -> Settings:
-        """Settings at the start of ``epoch`` (counted from 0), for loops that change per epoch."""
-        return self(float(epoch))
-
     # -- derived curricula ------------------------------------------------------------------
     def scaled(
         self,

@@ -25,6 +25,7 @@ from typing import Any, Optional, Sequence
 
 from PIL import Image
 
+from .._compat import set_crop_size
 from ..errors import BadImageError
 from ..frequency import low_frequency_crop_image
 
@@ -130,8 +131,7 @@ class ShrinkToStage:
         """The size of the next images (``None``: the final size)."""
         self.size = size
         if self.op != "lowfreq":
-            target = size or self.final_size
-            self.rrc.size = (target, target)
+            set_crop_size(self.rrc, size or self.final_size)
 
     def __call__(self, img: Image.Image) -> Image.Image:
         if self.op != "lowfreq" or self.size is None or img.size == (self.size, self.size):

@@ -205,8 +205,8 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         self.seed = int(seed)
         self.index_sampler.seed = self.seed
 
-    def state(self, epoch: Optional[int] = None, start_step: Optional[int] = None) -> SamplerState:
-        """The sampler's position, or the given one with this sampler's seed.
+    def state_dict(self, epoch: Optional[int] = None, start_step: Optional[int] = None) -> dict[str, Any]:
+        """The sampler's position (a :class:`SamplerState` as a plain dict), or the given one with this sampler's seed.
 
         Args:
             epoch: Epoch to record instead of the current one (a checkpoint written after the
@@ -214,23 +214,16 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
             start_step: Batch to record instead of the current start.
 
         Returns:
-            The :class:`SamplerState`.
+            ``{"epoch", "start_step", "seed"}``.
         """
-        return SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed)
-
-    def load_state(self, state: SamplerState) -> None:
-        """Move to a position saved by :meth:`state` (and take its seed, when it records one)."""
-        if state.seed is not None:
-            self.set_seed(state.seed)
-        self.set_epoch(state.epoch, state.start_step)
-
-    def state_dict(self) -> dict[str, int]:
-        """Position of the sampler as a plain dict (:meth:`state` as a dict)."""
-        return self.state().to_dict()
+        return SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed).to_dict()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a position saved by :meth:`state_dict`."""
-        self.load_state(SamplerState.from_dict(state))
+        """Move to a position saved by :meth:`state_dict` (and take its seed, when it records one)."""
+        position = SamplerState.from_dict(state)
+        if position.seed is not None:
+            self.set_seed(position.seed)
+        self.set_epoch(position.epoch, position.start_step)
 
     def uses_per_image(self, epoch: int, step: int) -> int:
         """How many times each loaded image is used in batch ``step`` of ``epoch`` (``replay`` or 1)."""

@@ -14,7 +14,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transf
 from timm.data.auto_augment import RandAugment as TimmRandAugment
 from torchvision.transforms import RandAugment as TorchvisionRandAugment
 
-from .._compat import set_timm_op_magnitude, timm_randaugment_ops
+from .._compat import compose_steps, crop_aspect_ratios, set_timm_op_magnitude, timm_randaugment_ops
 from .decode import ReducedDecodeRandomResizedCrop, ShrinkToStage
 from ..curricula import DEFAULT_MAX_MAGNITUDE
 
@@ -100,13 +100,12 @@ def _shrinking_loader_work(transform: Any, size: int, scale: Sequence[float], in
     """Swap in the reduced-scale decode and insert the shrink to ``B`` (after the random-resized crop)."""
     from timm.data.transforms import RandomResizedCropAndInterpolation
 
-    ops = transform.transforms
+    ops = compose_steps(transform)
     where = next((i for i, t in enumerate(ops) if isinstance(t, RandomResizedCropAndInterpolation)), None)
     if where is None:  # pragma: no cover - timm's training transform always starts with it
         raise RuntimeError("no random-resized crop in the training transform to shrink the loader's work at")
     if reduced:
-        ratio = ops[where].ratio
-        ops[where] = ReducedDecodeRandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=interpolation)
+        ops[where] = ReducedDecodeRandomResizedCrop(size, scale=scale, ratio=crop_aspect_ratios(ops[where]), interpolation=interpolation)
     if op:
         ops.insert(where + 1, ShrinkToStage(op, ops[where], size))
 

@@ -2,14 +2,13 @@
 
 Modules: :mod:`.config` (settings and presets), :mod:`.loop` (the :class:`Trainer`),
 :mod:`.objectives` (what is optimised), :mod:`.optim`, :mod:`.evaluate`, :mod:`.distributed`
-(device, ranks, signals), :mod:`.state` (loop state, RNG), :mod:`.progress` and :mod:`.logger`.
+(device, ranks, signals), :mod:`.state` (loop state), :mod:`.rng`, :mod:`.progress` and :mod:`.logger`.
 Run directories are read and written through :mod:`efficienttrain.rundir`.
 """
 
-from ..models import load_weights
-from ..rundir import export_safetensors, load_checkpoint, save_checkpoint
 from .config import PRESETS, TrainConfig, load_config, make_config
-from .loop import RunResult, Trainer, train
+from .loop import Trainer, train
+from .records import RunResult
 from .state import weights_checksum
 
 __all__ = [
@@ -21,8 +20,4 @@ __all__ = [
     "RunResult",
     "train",
     "weights_checksum",
-    "save_checkpoint",
-    "load_checkpoint",
-    "load_weights",
-    "export_safetensors",
 ]

@@ -177,6 +177,15 @@ class TrainConfig:
                 out[k] = list(v)
         return out
 
+    def _validate_mae(self) -> None:
+        """The options only masked-autoencoder pretraining reads (checked only when it runs)."""
+        if not 0 < self.mask_ratio < 1:
+            raise UserError(f"--mask-ratio must be between 0 and 1, got {self.mask_ratio}")
+        if self.knn_k < 1 or self.knn_bank < 0 or min(self.decoder_dim, self.decoder_depth, self.decoder_heads) < 1:
+            raise UserError("--knn-k, --decoder-dim, --decoder-depth and --decoder-heads must be at least 1, --knn-bank at least 0")
+        if self.decoder_dim % 4:
+            raise UserError(f"--decoder-dim must be a multiple of 4 (for the decoder's 2-D sine-cosine position embedding), got {self.decoder_dim}")
+
     def validate(self) -> "TrainConfig":
         """Check field values and return ``self``.
 
@@ -222,10 +231,8 @@ class TrainConfig:
         for name in ("mixup", "cutmix", "smoothing", "reprob", "drop_path", "mixup_prob", "hflip"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be non-negative")
-        if not 0 < self.mask_ratio < 1:
-            raise UserError(f"--mask-ratio must be between 0 and 1, got {self.mask_ratio}")
-        if self.knn_k < 1 or self.knn_bank < 0 or min(self.decoder_dim, self.decoder_depth, self.decoder_heads) < 1:
-            raise UserError("--knn-k, --decoder-dim, --decoder-depth and --decoder-heads must be at least 1, --knn-bank at least 0")
+        if self.objective == "mae":
+            self._validate_mae()
         if self.patch_size is not None and self.patch_size < 1:
             raise UserError(f"--patch-size must be positive, got {self.patch_size}")
         if self.augment_at_size and not self.crop_in_workers:
@@ -275,6 +282,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # Help text of every option, from the fields' metadata.
 HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) if "help" in f.metadata}
+
+# The options by section, in the order of the fields: ``train --help`` groups its flags so.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
+    "model": ("model", "pretrained", "init_from", "drop_path", "patch_size", "objective"),
+    "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
+    "loader work that shrinks with B (docs/performance.md)": ("crop_in_workers", "reduced_decode", "augment_at_size", "replay"),
+    "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "accum_steps"),
+    "augmentation and regularisation (classification)": (
+        "randaugment", "scale", "hflip", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob", "smoothing", "reprob", "crop_pct", "ema", "ema_decay",
+    ),
+    "masked-autoencoder pretraining (--objective mae)": ("mask_ratio", "decoder_dim", "decoder_depth", "decoder_heads", "norm_pix_loss", "knn_k", "knn_bank"),
+    "runtime": (
+        "amp", "device", "workers", "persistent_workers", "threads", "seed", "deterministic", "channels_last",
+        "compile", "compile_mode", "compile_backend", "compile_warmup", "preflight",
+    ),
+    "output": ("output", "name", "resume", "save_every", "snapshot_every", "safetensors", "tensorboard", "progress", "trace", "plot", "preset"),
+}  # fmt: skip
 
 
 class FieldType(NamedTuple):

@@ -8,70 +8,36 @@ curriculum, so nothing restarts when the input size changes.
 
 Reading order: :meth:`Trainer.setup` validates and builds everything (nothing is written before
 the inputs are known to be good); :meth:`Trainer.run` goes epoch by epoch; an epoch is
-:meth:`Trainer._train_epoch` over :meth:`Trainer._train_step`, then :meth:`Trainer._end_epoch`
+:meth:`Trainer._train_epoch` over :meth:`Trainer.train_step`, then :meth:`Trainer._end_epoch`
 (evaluation, metrics, checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import signal
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..api import crop_batch
 from ..cost import cost_between, curriculum_cost, pixel_cost
 from ..curricula import Curriculum, Settings
-from ..data.sampler import CurriculumBatchSampler
 from ..provenance import SessionClock
-from ..rundir import Summary
 from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
 from .logger import MetricsLogger, format_summary
 from .compute import compute_record, count_flops
 from .preflight import DrySteps
-from .progress import DataWaitWatch, EpochProgress, epoch_line
+from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
+from .records import EpochTimes, RunResult, build_summary, metrics_row
 from .state import EpochTally, RunState, make_checkpoint, make_snapshot, restore, weights_checksum
 
 __all__ = ["Trainer", "RunResult", "TrainingParts", "train", "weights_checksum", "ignore_stop_signals", "shutdown_loader_workers"]
-
-
-@dataclass
-class RunResult:
-    """What a finished (or stopped) run reports.
-
-    Attributes:
-        output_dir: Where logs and checkpoints are.
-        history: One dict of metrics per epoch.
-        final_top1: Top-1 accuracy (%) after the last epoch.
-        best_top1: Best top-1 accuracy (%) over epochs.
-        train_time: Training wall time in seconds, evaluation excluded.
-        total_time: Wall time including evaluation.
-        completed: Whether the curriculum ran to its end.
-        bad_images: Corrupt images skipped.
-        summary: The summary dict written to ``summary.json``.
-    """
-
-    output_dir: Path
-    history: list[dict[str, Any]]
-    final_top1: float
-    best_top1: float
-    train_time: float
-    total_time: float
-    completed: bool
-    bad_images: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer:
@@ -107,60 +73,18 @@ class Trainer:
         self._sessions_before: list[dict[str, Any]] = []
         self._clock: Optional[SessionClock] = None
 
-    # -- what setup built, by name ------------------------------------------------------------
+    # -- what setup built (trainer.parts) ----------------------------------------------------
     def _parts(self) -> TrainingParts:
         if self.parts is None:
             raise RuntimeError("call Trainer.setup() (or run()) first")
         return self.parts
 
-    @property
-    def model(self) -> nn.Module:
-        """The model being trained."""
-        return self._parts().model
-
-    @property
-    def curriculum(self) -> Curriculum:
-        """The curriculum."""
-        return self._parts().curriculum
-
-    @property
-    def final_size(self) -> int:
-        """Final (evaluation) input size."""
-        return self._parts().curriculum.final_size
-
-    @property
-    def sampler(self) -> CurriculumBatchSampler:
-        """The training loader's curriculum sampler."""
-        return self._parts().sampler
-
-    @property
-    def train_loader(self) -> DataLoader:
-        """The training loader."""
-        return self._parts().train_loader
-
-    @property
-    def criterion(self) -> Optional[nn.Module]:
-        """The objective's loss module."""
-        return self._parts().objective.criterion
-
-    @property
-    def amp_dtype(self) -> Optional[torch.dtype]:
-        """The autocast dtype, or ``None``."""
-        return self._parts().runtime.amp_dtype
-
-    @property
-    def out_dir(self) -> Path:
-        """The output directory."""
-        return self._parts().run_dir.path
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process is rank 0."""
+    def _is_main(self) -> bool:
         return self._runtime is None or self._runtime.is_main
 
     def log(self, msg: str) -> None:
         """Print a line on rank 0."""
-        if not self.is_main:
+        if not self._is_main():
             return
         if self._log_fn is not None:
             self._log_fn(msg)
@@ -182,9 +106,7 @@ class Trainer:
 
     # -- helpers ------------------------------------------------------------------------------
     def _progress_enabled(self) -> bool:
-        if self.cfg.progress is not None:
-            return bool(self.cfg.progress) and self.is_main
-        return self.is_main and sys.stderr.isatty() and not os.environ.get("CI")
+        return progress_enabled(self.cfg.progress, self._is_main())
 
     def _handle_signal(self, signum: int, _frame: Any) -> None:
         self._stop_signal = signum
@@ -198,9 +120,7 @@ class Trainer:
 
     def _trace(self, record: dict[str, Any]) -> None:
         if self.cfg.trace:
-            parts = self._parts()
-            with open(parts.run_dir / f"trace_rank{parts.runtime.rank}.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            self._parts().run_dir.append_trace(self._parts().runtime.rank, record)
 
     def evaluate(self, model: Optional[nn.Module] = None) -> dict[str, float]:
         """Evaluate on the validation split at the final size, with the objective's metrics.
@@ -329,7 +249,7 @@ class Trainer:
                 if batch is None:
                     break
                 settings = parts.sampler.settings(epoch, step)
-                stop = self._train_step(state, step, n_batches, batch[0], batch[1], settings, tally)
+                stop = self.train_step(state, step, n_batches, batch[0], batch[1], settings, tally)
                 tally.data_wait += waited
                 self._wait_watch.observe(settings, waited, time.perf_counter() - t0, first_of_epoch=step == start)
                 progress.update(step, settings, tally.last_size, tally.mean_loss, tally.images, tally.data_wait)
@@ -340,8 +260,23 @@ class Trainer:
             progress.close()
         return tally
 
-    def _train_step(self, state: RunState, step: int, n_batches: int, x: torch.Tensor, y: torch.Tensor, settings: Settings, tally: EpochTally) -> bool:
-        """One batch: crop, forward, backward, and (every ``accum_steps``) an update. Returns whether to stop."""
+    def train_step(self, state: RunState, step: int, n_batches: int, x: torch.Tensor, y: torch.Tensor, settings: Settings, tally: EpochTally) -> bool:
+        """One training step on a batch: crop to ``settings.size``, forward, backward, and (every ``accum_steps``) an update.
+
+        The loop calls it for every batch; :mod:`.probe` calls it to time steps exactly as a run takes them.
+
+        Args:
+            state: The run's state (its update count advances).
+            step: The batch's index in the epoch.
+            n_batches: Batches in the epoch (the last one always updates).
+            x: Images at the final size (or at ``settings.size`` when the workers crop).
+            y: Targets.
+            settings: The curriculum's settings for the batch.
+            tally: The epoch's running totals.
+
+        Returns:
+            Whether any rank asked to stop.
+        """
         parts = self._parts()
         cfg, runtime, objective = self.cfg, parts.runtime, parts.objective
         x = x.to(runtime.device, non_blocking=True)
@@ -395,7 +330,7 @@ class Trainer:
         eval_time = time.perf_counter() - t1
         state.train_time += epoch_train
         state.total_time += epoch_train + eval_time
-        row = self._metrics_row(state, tally, metrics, ema_metrics, epoch_train, eval_time)
+        row = metrics_row(self._parts(), state, tally, metrics, ema_metrics, EpochTimes(epoch_train, eval_time))
         state.history.append(row)
         if self._logger is not None:
             self._logger.log(row)
@@ -408,33 +343,6 @@ class Trainer:
         if parts.runtime.is_main and cfg.snapshot_every and state.epoch % cfg.snapshot_every == 0:
             parts.run_dir.save_snapshot(make_snapshot(cfg, parts, state))
         return stopping
-
-    def _metrics_row(
-        self, state: RunState, tally: EpochTally, metrics: dict[str, float], ema_metrics: Optional[dict[str, float]], epoch_train: float, eval_time: float
-    ) -> dict[str, Any]:
-        settings = self._parts().curriculum(float(state.epoch))
-        row = {
-            "epoch": state.epoch + 1,
-            "stage": settings.stage + 1,
-            "size": tally.last_size,
-            "magnitude": round(settings.magnitude, 4),
-            "lr": self._parts().optim.current_lr,
-            "train_loss": tally.mean_loss,
-            "val_loss": metrics["loss"],
-            "top1": metrics["top1"],
-            "top5": metrics.get("top5", float("nan")),
-            "epoch_time": epoch_train,
-            "eval_time": eval_time,
-            "train_time": state.train_time,
-            "total_time": state.total_time,
-            "images_per_s": tally.images / max(epoch_train, 1e-9),
-            "data_wait_s": tally.data_wait,
-            "data_wait_pct": 100.0 * tally.data_wait / max(epoch_train, 1e-9),
-        }
-        row.update({k: v for k, v in metrics.items() if k not in ("loss", "top1", "top5")})
-        if ema_metrics is not None:
-            row.update({"ema_top1": ema_metrics["top1"], "ema_top5": ema_metrics.get("top5", float("nan"))})
-        return row
 
     # -- the end ------------------------------------------------------------------------------
     def _finish(self) -> None:
@@ -452,54 +360,15 @@ class Trainer:
 
             plot_runs([parts.run_dir.path], cfg.plot)
 
-    def _resolved_config(self) -> dict[str, Any]:
-        """The config with every default resolved to the value the run used."""
-        parts = self._parts()
-        cfg = self.cfg
-        cur = parts.curriculum
-        return {
-            **cfg.to_dict(),
-            "epochs": cur.epochs,
-            "final_size": cur.final_size,
-            "lr": parts.optim.lr,
-            "warmup_epochs": cfg.resolved_warmup(cur.epochs),
-            "crop_pct": cfg.resolved_crop_pct(cur.final_size),
-            "workers": cfg.resolved_workers(),
-            "threads": torch.get_num_threads(),
-            "amp": parts.runtime.amp,
-            "device": str(parts.runtime.device),
-            "world_size": parts.runtime.world_size,
-            "curriculum_spec": cur.to_dict(),
-        }
-
     def _result(self, state: RunState, completed: bool) -> RunResult:
         parts = self._parts()
         cfg = self.cfg
         if cfg.trace and completed and not parts.runtime.is_main:
             self._trace({"final_weights_sha256": weights_checksum(parts.model)})
         history = state.history
-        last = history[-1] if history else {}
-        summary = Summary(
-            name=cfg.run_name(),
-            model=cfg.model,
-            curriculum=parts.curriculum.name,
-            epochs=parts.curriculum.epochs,
-            final_size=parts.curriculum.final_size,
-            final_top1=last.get("top1", float("nan")),
-            best_top1=max((h["top1"] for h in history), default=float("nan")),
-            final_top5=last.get("top5", float("nan")),
-            train_time_s=state.train_time,
-            total_time_s=state.total_time,
-            theoretical_speedup=curriculum_cost(parts.curriculum).speedup,
-            completed=completed,
-            bad_images=parts.data.bad_image_count(),
-            config=self._resolved_config(),
-            sessions=self._sessions(len(history)),
-            final_ema_top1=last.get("ema_top1"),
-            objective=parts.objective.name,
-            preflight=self._dry.record() if self._dry is not None else {},
-            compile=self._dry.compile_record() if self._dry is not None else None,
-        )
+        dry = self._dry
+        extra = {"preflight": dry.record(), "compile": dry.compile_record()} if dry is not None else {}
+        summary = build_summary(cfg, parts, state, completed, self._sessions(len(history)), **extra)
         if parts.runtime.is_main and history:
             if self._flops is None:
                 self._flops = count_flops(parts)

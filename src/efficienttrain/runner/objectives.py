@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..data.transforms import build_train_transform
 from ..models import check_model_sizes, create_model
 from .evaluate import evaluate_classifier
@@ -156,14 +157,15 @@ class MaskedAutoencoding(Objective):
 
         cfg = self.cfg
         vit = create_model(cfg.model, 0, img_size=final_size, drop_path_rate=cfg.drop_path, pretrained=cfg.pretrained, **self.model_kwargs())
-        return MAE(
-            vit, mask_ratio=cfg.mask_ratio, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth,
-            decoder_heads=cfg.decoder_heads, norm_pix=cfg.norm_pix_loss,
-        )  # fmt: skip
+        try:
+            return MAE(
+                vit, mask_ratio=cfg.mask_ratio, decoder_dim=cfg.decoder_dim, decoder_depth=cfg.decoder_depth,
+                decoder_heads=cfg.decoder_heads, norm_pix=cfg.norm_pix_loss,
+            )  # fmt: skip
+        except ValueError as err:  # the config has checked MAE's numbers: what is left is the model
+            raise UserError(f"--model {cfg.model}: {err}") from None
 
     def check_model(self, model: nn.Module, sizes: list[int], final_size: int, device: torch.device) -> None:
-        from ..errors import UserError
-
         patch = model.patch_size
         bad = [s for s in [*sizes, final_size] if s % patch]
         if bad:

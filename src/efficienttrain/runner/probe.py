@@ -165,7 +165,7 @@ def _stage_settings(curriculum: Curriculum, size: int) -> tuple[Settings, float]
 
 def _loader(trainer: Any, settings: Settings, batches: int) -> DataLoader:
     cfg = trainer.cfg
-    dataset = trainer.train_loader.dataset
+    dataset = trainer.parts.train_loader.dataset
     sampler = _FixedSettingsSampler(len(dataset), cfg.batch_size, batches, settings, cfg.crop_in_workers, cfg.seed)
     workers = cfg.resolved_workers()
     extra = {"worker_init_fn": ignore_stop_signals} if workers else {}
@@ -182,7 +182,7 @@ def _measure(trainer: Any, settings: Settings, batches: int, warmup: int) -> tup
     step_times: list[float] = []
     for i in range(warmup + batches):
         t0 = time.perf_counter()
-        trainer._train_step(state, i, 10**9, x, y, settings, tally)
+        trainer.train_step(state, i, 10**9, x, y, settings, tally)
         parts.runtime.synchronize()
         if i >= warmup:
             step_times.append(time.perf_counter() - t0)
@@ -194,7 +194,7 @@ def _measure(trainer: Any, settings: Settings, batches: int, warmup: int) -> tup
             t0 = time.perf_counter()
             xb, yb = next(it)
             if train:
-                trainer._train_step(state, i, 10**9, xb, yb, settings, tally)
+                trainer.train_step(state, i, 10**9, xb, yb, settings, tally)
                 parts.runtime.synchronize()
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
@@ -224,7 +224,7 @@ def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, rounds: int =
     with tempfile.TemporaryDirectory(prefix="efficienttrain-probe-") as tmp:
         quiet = dataclasses.replace(cfg, output=tmp, name="probe", resume=False, safetensors=False, tensorboard=False, snapshot_every=0, plot=None, trace=False)
         trainer = Trainer(quiet, log=lambda _msg: None).setup()
-        cur = trainer.curriculum
+        cur = trainer.parts.curriculum
         sizes = sorted(cur.sizes)
         times: dict[int, tuple[list[float], list[float], list[float]]] = {size: ([], [], []) for size in sizes}
         per_round = max(1, math.ceil(batches / max(rounds, 1)))

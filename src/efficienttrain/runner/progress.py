@@ -7,12 +7,21 @@ loop waits for data; :class:`DataWaitWatch` warns, once per stage, when that exc
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
 from ..curricula import Settings
 
 __all__ = ["EpochProgress", "DataWaitWatch", "epoch_line", "hms"]
+
+
+def progress_enabled(setting: Optional[bool], is_main: bool) -> bool:
+    """Whether to draw progress bars: as ``--progress``/``--no-progress`` says, else on rank 0 of an interactive terminal outside CI."""
+    if setting is not None:
+        return bool(setting) and is_main
+    return is_main and sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def hms(seconds: float) -> str:

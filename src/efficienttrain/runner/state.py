@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-import torch
 from torch import nn
 
 from ..data.sampler import SamplerState
@@ -116,7 +115,7 @@ def make_checkpoint(cfg: "TrainConfig", parts: "TrainingParts", state: RunState,
         model=parts.model.state_dict(),
         optimizer=optim.optimizer.state_dict(),
         scheduler=optim.scheduler.state_dict(),
-        sampler=parts.sampler.state(state.epoch, state.step).to_dict(),
+        sampler=parts.sampler.state_dict(state.epoch, state.step),
         num_updates=state.num_updates,
         rng=capture_rng(),
         history=state.history,
