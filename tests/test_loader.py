@@ -166,7 +166,9 @@ def test_slow_loader_warning_in_a_run(tmp_path):
             return len(self.inner)
 
         def __getitem__(self, i):
-            time.sleep(0.004)
+            # 20 ms a sample keeps the wait well above the 10% threshold even when a busy
+            # machine slows the training step tenfold (4 ms gave 11% under load).
+            time.sleep(0.02)
             return self.inner[i]
 
     lines: list[str] = []
