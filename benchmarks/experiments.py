@@ -34,7 +34,7 @@ Groups (``E`` is ``--epochs``, 8 by default):
   constant RandAugment, and EfficientTrain++ at a budget of ``E / 1.5`` epochs.
 * ``cifar``: the ramp baseline and EfficientTrain on CIFAR-10 (``--data`` is the JPEG folder, with
   ``test/`` as the validation split), resnet10t at 64 px (upsampled from 32).
-* ``loader``: EfficientTrain with augmentation at ``B`` (``--crop-in-workers --augment-at-size``) and
+* ``loader``: EfficientTrain with augmentation at ``B`` (``--shrink-at before-augment``) and
   with replay 2, for their top-1 against the standard order.
 * ``decode``: EfficientTrain with and without ``--reduced-decode`` on full-size JPEGs decoded at
   every step (``--data`` is the set ``benchmarks/make_loader_data.py`` writes).
@@ -180,7 +180,7 @@ def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
         ],
         "cifar": [(f"cifar-{kind}-{_epochs(epochs)}-s0", {**settings, **e, "seed": 0}) for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))],
         "loader": [
-            (f"loader-augment-at-size-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "crop_in_workers": True, "augment_at_size": True}),
+            (f"loader-augment-at-size-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "shrink_at": "before-augment"}),
             (f"loader-replay2-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "replay": 2}),
         ],
         "decode": [

@@ -11,7 +11,7 @@ magnitude each stage has in the middle of its span. Configurations:
 * ``reduced decode``: the same, with the JPEG decoded at 1/2, 1/4 or 1/8 scale when the crop's
   region allows (``--reduced-decode``);
 * ``augment at B``: the low-frequency crop to ``B`` right after the random-resized crop, so
-  RandAugment and the rest run at ``B`` (``--augment-at-size --crop-in-workers``);
+  RandAugment and the rest run at ``B`` (``--shrink-at before-augment``);
 * ``augment at B + reduced decode``;
 * ``resize to B + reduced decode``: the random-resized crop resizes straight to ``B`` (a resampling
   ``--crop-op``), and the decode scale is chosen for ``B``;
@@ -45,52 +45,54 @@ FINAL = 224
 EPOCHS = 300
 
 
-def make_dataset(root: Path, *, reduced: bool, augment_at: Optional[str]) -> Any:
+def make_plan(*, reduced: bool, augment_at: Optional[str], replay: int = 1) -> Any:
+    """The run's ShrinkPlan for one configuration (augmentation at B shrinks in the workers, before RandAugment)."""
+    from efficienttrain.data import ShrinkPlan
+
+    return ShrinkPlan("before-augment" if augment_at else "device", augment_at or "lowfreq", reduced, replay)
+
+
+def make_dataset(root: Path, plan: Any) -> Any:
     from efficienttrain.data import CurriculumDataset, build_train_transform
     from efficienttrain.data.datasets import CheckedImageFolder
     from efficienttrain.data.decode import open_lazy
 
-    tf = build_train_transform(FINAL, reduced_decode=reduced, augment_at_size=augment_at)
-    folder = CheckedImageFolder(str(root / "train"), tf)
-    if reduced:
+    folder = CheckedImageFolder(str(root / "train"), build_train_transform(FINAL, **plan.transform_options()))
+    if plan.reduced_decode:
         folder.loader = open_lazy
-    return CurriculumDataset(folder, crop_op=augment_at or "lowfreq")
+    return CurriculumDataset(folder, plan=plan)
 
 
 def time_config(root: Path, size: int, magnitude: float, n: int, *, reduced: bool, augment_at: Optional[str], replay: int = 1) -> dict[str, float]:
-    """CPU ms per training sample of one configuration at one stage size (no replay at the final size)."""
-    from efficienttrain.data.decode import ReducedDecodeRandomResizedCrop
-    from efficienttrain.data import SampleKey, sample_seed
+    """CPU ms per training sample of one configuration at one stage size (no replay at the final size).
 
-    ds = make_dataset(root, reduced=reduced, augment_at=augment_at)
-    # With augmentation at B the workers get the size; otherwise they produce the final size.
-    key_size = size if augment_at else None
-    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0)).tolist()[:n]
-    per_image = []
-    for i in order[:5]:  # warm-up: imports, caches, the operator for each size
-        ds[SampleKey(i, magnitude, key_size, sample_seed(0, 0, i))]
-    for i in order:
-        key = SampleKey(i, magnitude, key_size, sample_seed(0, 0, i))
+    The samples are keyed by the library's own ``batch_keys`` under the configuration's plan, so a
+    replayed view costs here what it costs in a run (a fresh crop of the sample loaded before it).
+    """
+    from efficienttrain.curricula import Settings
+    from efficienttrain.data import batch_keys
+    from efficienttrain.data.decode import ReducedDecodeRandomResizedCrop
+
+    plan = make_plan(reduced=reduced, augment_at=augment_at, replay=replay)
+    ds = make_dataset(root, plan)
+    settings = Settings(size, magnitude, 0, 1, 0.0)
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0)).tolist()
+    fresh = max(1, n // plan.uses_per_image(size, FINAL))
+    for key in batch_keys(plan, order[-5:], settings, seed=0, epoch=0, final_size=FINAL):  # warm-up: imports, caches, operators
+        ds[key]
+    loads, views = [], []
+    for key in batch_keys(plan, order[:fresh], settings, seed=0, epoch=0, final_size=FINAL):
         t0 = time.process_time()
         ds[key]
-        per_image.append(time.process_time() - t0)
-    load_ms = 1e3 * statistics.fmean(per_image)
+        (views if key.view else loads).append(time.process_time() - t0)
     crops = [t for t in ds.dataset.transform.transforms if isinstance(t, ReducedDecodeRandomResizedCrop)]
     reduced_share = 1.0 - crops[0].factors.get(1, 0) / max(sum(crops[0].factors.values()), 1) if crops else 0.0
-    view_ms = 0.0
-    if size == FINAL:
-        replay = 1
-    if replay > 1:
-        from efficienttrain.data.sampler import replay_view
-
-        first = ds[SampleKey(order[0], magnitude, key_size, sample_seed(0, 0, order[0]))][0]
-        views = []
-        for v in range(1, 51):
-            t0 = time.process_time()
-            replay_view(first, sample_seed(0, 1, v))
-            views.append(time.process_time() - t0)
-        view_ms = 1e3 * statistics.fmean(views)
-    return {"load_ms": load_ms, "view_ms": view_ms, "per_sample_ms": (load_ms + (replay - 1) * view_ms) / replay, "reduced_share": reduced_share}
+    return {
+        "load_ms": 1e3 * statistics.fmean(loads),
+        "view_ms": 1e3 * statistics.fmean(views) if views else 0.0,
+        "per_sample_ms": 1e3 * (sum(loads) + sum(views)) / (len(loads) + len(views)),
+        "reduced_share": reduced_share,
+    }
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import torch
 
 from .curricula import Settings
 from .data.sampler import CurriculumBatchSampler
-from .frequency import resize_to
+from .data.shrink import ShrinkPlan, shrink_batch
 
 __all__ = ["crop_batch", "set_epoch", "find_curriculum_sampler"]
 
@@ -45,10 +45,7 @@ def crop_batch(images: torch.Tensor, settings: Union[Settings, int], op: str = "
     Returns:
         The batch at ``settings.size``.
     """
-    size = settings.size if isinstance(settings, Settings) else int(settings)
-    if images.shape[-2:] == (size, size):
-        return images
-    return resize_to(images, size, op)
+    return shrink_batch(ShrinkPlan(op=op), images, settings)
 
 
 def find_curriculum_sampler(loader: Any) -> CurriculumBatchSampler:

@@ -10,7 +10,7 @@ the loader does the same work in every stage. Both tools here are opt-in:
   is at least that factor larger than the crop's output. Only the header is read before the crop
   is chosen, so the distribution of crops is unchanged; only the pixels are computed from a
   smaller decode. Images that are not JPEG are decoded in full.
-* :class:`ShrinkToStage` (``--augment-at-size``, with ``--crop-in-workers``) shrinks each image to
+* :class:`ShrinkToStage` (``--shrink-at before-augment``) shrinks each image to
   ``B`` right after the random-resized crop, so that RandAugment, normalisation and erasing run on
   ``B x B`` pixels. With the low-frequency crop it crops the spectrum of the final-size crop, as the
   device does; with a resampling ``--crop-op`` the random-resized crop resizes straight to ``B``

@@ -25,9 +25,10 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler, get_worker_in
 
 from ..curricula import Curriculum, Settings
 from ..frequency import resize_to
-from .transforms import find_randaugment, set_magnitude, set_stage_size
+from .shrink import ShrinkPlan
+from .transforms import find_randaugment, set_magnitude, set_stage_size, stage_shrinks
 
-__all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "replay_view"]
+__all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "batch_keys", "replay_view"]
 
 _MASK63 = (1 << 63) - 1
 
@@ -96,6 +97,29 @@ def sample_seed(seed: int, epoch: int, index: int, view: int = 0) -> int:
     return (z ^ (z >> 31)) & _MASK63
 
 
+def batch_keys(plan: ShrinkPlan, fresh: list[int], settings: Settings, *, seed: int, epoch: int, final_size: int) -> list[SampleKey]:
+    """The keys of one batch: each freshly loaded index, followed by its replayed views.
+
+    The sampler, the probe and the loader benchmark all build their batches here, so what they
+    time is what a run loads.
+
+    Args:
+        plan: The run's :class:`~efficienttrain.data.shrink.ShrinkPlan`.
+        fresh: Dataset indices loaded for this batch (``batch_size / uses`` of them, see
+            :meth:`ShrinkPlan.uses_per_image`).
+        settings: The batch's curriculum settings.
+        seed: Run seed.
+        epoch: Epoch of the batch (for the per-sample seeds).
+        final_size: The curriculum's final size (no replay there).
+
+    Returns:
+        ``len(fresh) * uses`` keys.
+    """
+    uses = plan.uses_per_image(settings.size, final_size)
+    size = plan.key_size(settings)
+    return [SampleKey(int(i), settings.magnitude, size, sample_seed(seed, epoch, int(i)), view) for i in fresh for view in range(uses)]
+
+
 class CurriculumBatchSampler(Sampler[list[SampleKey]]):
     """Batch sampler that annotates each sample with its batch's curriculum settings.
 
@@ -113,15 +137,17 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         seed: Seed for shuffling and for the per-sample augmentation seeds.
         num_replicas: Number of DDP ranks (default: the initialised process group's size, else 1).
         rank: This rank (default: from the process group, else 0).
-        crop_in_workers: Put the crop size into the keys so that workers crop each image.
-        replay: EfficientTrain++'s replay: in batches whose size is below the final size, load
-            ``batch_size / replay`` images and use each ``replay`` times (the extra uses are fresh
-            random crops and flips of it, :func:`replay_view`). An epoch keeps its number of
-            batches, so in those stages it sees ``1 / replay`` as many distinct images.
+        plan: Where images shrink and the replay (:class:`~efficienttrain.data.shrink.ShrinkPlan`).
+            When the workers shrink, the keys carry the size. With ``replay`` K, batches below the
+            final size load ``batch_size / K`` images and use each K times (the extra uses are
+            fresh random crops and flips of it, :func:`replay_view`). An epoch keeps its number of
+            batches, so in those stages it sees ``1 / K`` as many distinct images.
+        crop_in_workers: Shorthand for ``plan=ShrinkPlan("workers")`` (without ``plan``).
+        replay: Shorthand for the plan's replay (without ``plan``).
 
     Raises:
-        ValueError: If the batch size is not positive, not a multiple of ``replay``, or there is
-            not one full batch per rank.
+        ValueError: If the batch size is not positive, not a multiple of the replay, there is
+            not one full batch per rank, or ``plan`` comes with the shorthands.
     """
 
     def __init__(
@@ -135,13 +161,20 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         seed: int = 0,
         num_replicas: Optional[int] = None,
         rank: Optional[int] = None,
+        plan: Optional[ShrinkPlan] = None,
         crop_in_workers: bool = False,
         replay: int = 1,
     ) -> None:
+        if plan is not None and (crop_in_workers or replay != 1):
+            raise ValueError("pass either plan or crop_in_workers/replay, not both")
+        if plan is None:
+            if replay < 1:
+                raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {replay}")
+            plan = ShrinkPlan("workers" if crop_in_workers else "device", replay=replay)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if replay < 1 or batch_size % replay:
-            raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {replay}")
+        if batch_size % plan.replay:
+            raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {plan.replay}")
         n = data_source if isinstance(data_source, int) else len(data_source)
         if num_replicas is None or rank is None:
             dist_on = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -161,10 +194,19 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.seed = seed
-        self.crop_in_workers = crop_in_workers
-        self.replay = replay
+        self.plan = plan
         self.epoch = 0
         self.start_step = 0
+
+    @property
+    def crop_in_workers(self) -> bool:
+        """Whether the workers shrink each image (the plan's place is not ``device``)."""
+        return self.plan.in_workers
+
+    @property
+    def replay(self) -> int:
+        """Uses of each loaded image below the final size."""
+        return self.plan.replay
 
     # -- schedule ---------------------------------------------------------------------------
     def batches_in_epoch(self, epoch: int) -> int:
@@ -227,9 +269,7 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
 
     def uses_per_image(self, epoch: int, step: int) -> int:
         """How many times each loaded image is used in batch ``step`` of ``epoch`` (``replay`` or 1)."""
-        if self.replay > 1 and self.settings(epoch, step).size < self.curriculum.final_size:
-            return self.replay
-        return 1
+        return self.plan.uses_per_image(self.settings(epoch, step).size, self.curriculum.final_size)
 
     def distinct_in_epoch(self, epoch: int) -> int:
         """Distinct images this rank loads in ``epoch`` (fewer than its samples when replaying)."""
@@ -247,9 +287,7 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
             cursor += len(chunk)
             if not chunk:
                 break
-            s = self.settings(epoch, step)
-            size = s.size if self.crop_in_workers else None
-            yield [SampleKey(int(i), s.magnitude, size, sample_seed(self.seed, epoch, int(i)), view) for i in chunk for view in range(uses)]
+            yield batch_keys(self.plan, chunk, self.settings(epoch, step), seed=self.seed, epoch=epoch, final_size=self.curriculum.final_size)
 
     def __len__(self) -> int:
         return self.batches_in_epoch(self.epoch) - self.start_step
@@ -270,20 +308,34 @@ class CurriculumDataset(Dataset):
         dataset: Map-style dataset returning ``(image, target, ...)`` with a ``transform`` that
             contains RandAugment (timm's or torchvision's); without one, magnitudes are ignored
             with a warning.
-        crop_op: Operator for in-worker cropping: ``lowfreq`` or a down-sampling mode.
+        plan: The run's :class:`~efficienttrain.data.shrink.ShrinkPlan` (its operator shrinks in
+            the workers). Without one, ``crop_op`` is the operator, and images shrink before
+            augmentation exactly when the transform has a
+            :class:`~efficienttrain.data.decode.ShrinkToStage` step.
+        crop_op: Operator for in-worker cropping without a plan: ``lowfreq`` or a down-sampling mode.
         transform: Where to look for RandAugment instead of ``dataset`` (e.g. when the
             transform is applied by a wrapper).
         expect_randaugment: Warn once when the transform has no RandAugment (turn off for
             objectives that follow only the size schedule, such as MAE).
+
+    Raises:
+        ValueError: If the plan and the transform disagree on shrinking before augmentation.
     """
 
-    def __init__(self, dataset: Dataset, *, crop_op: str = "lowfreq", transform: Any = None, expect_randaugment: bool = True) -> None:
+    def __init__(
+        self, dataset: Dataset, *, plan: Optional[ShrinkPlan] = None, crop_op: str = "lowfreq", transform: Any = None, expect_randaugment: bool = True
+    ) -> None:
         self.dataset = dataset
-        self.crop_op = crop_op
+        self.crop_op = plan.op if plan is not None else crop_op
         self._transform_root = transform if transform is not None else dataset
         self.has_randaugment = bool(find_randaugment(self._transform_root))
         # The transform shrinks to B itself (augmentation at B) when it has a ShrinkToStage step.
-        self.shrinks_in_transform = set_stage_size(self._transform_root, None) > 0
+        self.shrinks_in_transform = bool(stage_shrinks(self._transform_root))
+        if plan is not None and plan.before_augment != self.shrinks_in_transform:
+            raise ValueError(
+                f"the plan shrinks images at {plan.at!r} but the transform {'has' if self.shrinks_in_transform else 'has no'} "
+                "shrink step; build it with build_train_transform(..., **plan.transform_options())"
+            )
         self._warned = not expect_randaugment
         self._magnitude: Optional[float] = None
         self._stage_size: Optional[int] = None

@@ -25,6 +25,7 @@ __all__ = [
     "set_magnitude",
     "randaugment_magnitude",
     "set_stage_size",
+    "stage_shrinks",
     "DEFAULT_RANDAUGMENT",
 ]
 
@@ -110,6 +111,15 @@ def _shrinking_loader_work(transform: Any, size: int, scale: Sequence[float], in
         ops.insert(where + 1, ShrinkToStage(op, ops[where], size))
 
 
+def stage_shrinks(transform: Any) -> list[ShrinkToStage]:
+    """The :class:`~efficienttrain.data.decode.ShrinkToStage` steps inside ``transform`` (none: it works at the final size).
+
+    Args:
+        transform: A transform or anything :func:`find_randaugment` accepts.
+    """
+    return [t for t in _walk(transform, set()) if isinstance(t, ShrinkToStage)]
+
+
 def set_stage_size(transform: Any, size: Optional[int]) -> int:
     """Tell every :class:`~efficienttrain.data.decode.ShrinkToStage` inside ``transform`` the next images' size.
 
@@ -120,7 +130,7 @@ def set_stage_size(transform: Any, size: Optional[int]) -> int:
     Returns:
         The number of shrink steps found (0: the transform works at the final size).
     """
-    found = [t for t in _walk(transform, set()) if isinstance(t, ShrinkToStage)]
+    found = stage_shrinks(transform)
     for shrink in found:
         shrink.set_size(size)
     return len(found)

@@ -41,6 +41,7 @@ every epoch start).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any, Optional, Union
 
@@ -53,9 +54,10 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("efficienttrain.integrations.lightning needs Lightning: pip install 'efficienttrain[lightning]'") from err
 
-from ..api import crop_batch, find_curriculum_sampler
+from ..api import find_curriculum_sampler
 from ..curricula import Curriculum, Settings
 from ..data.sampler import CurriculumBatchSampler, SamplerState
+from ..data.shrink import ShrinkPlan, shrink_batch
 from . import _lightning_compat as _compat
 
 __all__ = ["EfficientTrainCallback"]
@@ -78,8 +80,9 @@ class EfficientTrainCallback(Callback):
         curriculum: The curriculum. ``None`` takes the sampler's; when given, it must equal the
             sampler's (a mismatch raises at the start of training).
         crop_op: ``lowfreq`` (the paper's low-frequency crop) or a down-sampling mode for
-            ablations (see :func:`efficienttrain.crop_batch`). Ignored when the sampler was built
-            with ``crop_in_workers=True`` (the workers crop then).
+            ablations (see :func:`efficienttrain.crop_batch`); ``None`` (the default) takes the
+            operator of the sampler's :class:`~efficienttrain.data.ShrinkPlan`. Where that plan
+            shrinks in the workers, they crop and the callback passes batches through.
         image_key: Where the images are in a batch: an index for list/tuple batches (default
             ``0``, as in ``(images, targets)``) or a key for dict batches.
         log: Log ``efficienttrain/size`` and ``efficienttrain/magnitude`` every step.
@@ -89,7 +92,7 @@ class EfficientTrainCallback(Callback):
     def __init__(
         self,
         curriculum: Optional[Curriculum] = None,
-        crop_op: str = "lowfreq",
+        crop_op: Optional[str] = None,
         *,
         image_key: Union[int, str] = 0,
         log: bool = True,
@@ -162,6 +165,10 @@ class EfficientTrainCallback(Callback):
             )
         self.sampler = sampler
         return sampler
+
+    def _plan(self, sampler: CurriculumBatchSampler) -> ShrinkPlan:
+        """The sampler's plan, with this callback's operator when one was given."""
+        return sampler.plan if self.crop_op is None else dataclasses.replace(sampler.plan, op=self.crop_op)
 
     # -- positioning the sampler -----------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -238,8 +245,9 @@ class EfficientTrainCallback(Callback):
             self._expect_batch_idx = None
         settings = sampler.settings(trainer.current_epoch, batch_idx)
         images = self._images(batch)
-        if not sampler.crop_in_workers:
-            self._replace_images(batch, images, crop_batch(images, settings, op=self.crop_op))
+        shrunk = shrink_batch(self._plan(sampler), images, settings)
+        if shrunk is not images:
+            self._replace_images(batch, images, shrunk)
         if self.log_settings:
             self._log(pl_module, settings, images.shape[0])
 

@@ -164,7 +164,7 @@ def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime
         seed=cfg.seed,
         val_split=cfg.val_split,
         progress=progress,
-        lazy_decode=cfg.reduced_decode,
+        lazy_decode=cfg.shrink_plan().reduced_decode,
     )
     if len(data.train) < cfg.batch_size * runtime.world_size:
         raise UserError(f"the training set has {len(data.train)} images, fewer than one batch of {cfg.batch_size} per process; lower --batch-size")
@@ -197,10 +197,11 @@ def _build_loaders(
     cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, runtime: Runtime, uses_magnitude: bool
 ) -> tuple[CurriculumBatchSampler, DataLoader, DataLoader]:
     workers = cfg.resolved_workers()
-    train_set = CurriculumDataset(data.train, crop_op=cfg.crop_op, expect_randaugment=uses_magnitude)
+    plan = cfg.shrink_plan()
+    train_set = CurriculumDataset(data.train, plan=plan, expect_randaugment=uses_magnitude)
     sampler = CurriculumBatchSampler(
         train_set, curriculum, cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
-        num_replicas=runtime.world_size, rank=runtime.rank, crop_in_workers=cfg.crop_in_workers, replay=cfg.replay,
+        num_replicas=runtime.world_size, rank=runtime.rank, plan=plan,
     )  # fmt: skip
     common: dict[str, Any] = {"num_workers": workers, "pin_memory": runtime.device.type == "cuda"}
     if workers > 0:

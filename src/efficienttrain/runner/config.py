@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Optional, Union
 import yaml
 
 from ..data.datasets import default_final_size
+from ..data.shrink import SHRINK_AT, ShrinkPlan
 from ..errors import UserError
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType"]
@@ -63,10 +64,15 @@ class TrainConfig:
     etpp_family: Optional[str] = _opt(None, "EfficientTrain++ family: resnet, swin, cswin, deit, convnext (default: from --model)")
     magnitude: Optional[str] = _opt(None, "override the curriculum's RandAugment rule: linear or constant")
     crop_op: str = _opt("lowfreq", "how images are shrunk to B: lowfreq (the paper), bilinear, bicubic, lanczos, area, nearest")
-    crop_in_workers: bool = _opt(False, "crop each image in the data-loader workers instead of each batch on the device")
     # loader work that shrinks with B (docs/performance.md)
+    shrink_at: str = _opt(
+        "device",
+        "where images shrink to the stage's size B: device (each batch, the paper's order), workers (each image in the "
+        "data-loader workers, after augmentation), before-augment (in the workers, so RandAugment runs at B; reverses the paper's order)",
+    )
     reduced_decode: bool = _opt(False, "decode JPEGs at 1/2, 1/4 or 1/8 scale when the random-resized crop allows it (image folders without --preload)")
-    augment_at_size: bool = _opt(False, "with --crop-in-workers: shrink to the stage's size B before RandAugment, so augmentation runs at B (reverses the paper's order)")
+    crop_in_workers: bool = _opt(False, "deprecated spelling of --shrink-at workers (removed in the next release)")
+    augment_at_size: bool = _opt(False, "deprecated: with --crop-in-workers, the spelling of --shrink-at before-augment (removed in the next release)")
     replay: int = _opt(1, "EfficientTrain++ replay: below the final size, use each loaded image K times (fresh crop and flip); epochs then see 1/K as many distinct images")
     # optimisation (Table 14)
     batch_size: int = _opt(128, "batch size per process")
@@ -177,6 +183,26 @@ class TrainConfig:
                 out[k] = list(v)
         return out
 
+    def resolved_shrink_at(self) -> str:
+        """Where images shrink: ``--shrink-at``, or what its deprecated spellings say."""
+        if self.augment_at_size:
+            return "before-augment"
+        if self.crop_in_workers:
+            return "workers"
+        return self.shrink_at
+
+    def shrink_plan(self) -> ShrinkPlan:
+        """The run's one decision on where and how images shrink (see :mod:`efficienttrain.data.shrink`)."""
+        return ShrinkPlan(self.resolved_shrink_at(), self.crop_op, self.reduced_decode, self.replay)
+
+    def _validate_shrink_at(self) -> None:
+        if self.shrink_at not in SHRINK_AT:
+            raise UserError(f"--shrink-at must be one of {', '.join(SHRINK_AT)}, got {self.shrink_at!r}")
+        if self.augment_at_size and not self.crop_in_workers:
+            raise UserError("--augment-at-size shrinks images in the data-loader workers: add --crop-in-workers (or pass --shrink-at before-augment)")
+        if (self.crop_in_workers or self.augment_at_size) and self.shrink_at != "device" and self.shrink_at != self.resolved_shrink_at():
+            raise UserError(f"--shrink-at {self.shrink_at} contradicts the deprecated --crop-in-workers/--augment-at-size; pass only --shrink-at")
+
     def _validate_mae(self) -> None:
         """The options only masked-autoencoder pretraining reads (checked only when it runs)."""
         if not 0 < self.mask_ratio < 1:
@@ -235,8 +261,7 @@ class TrainConfig:
             self._validate_mae()
         if self.patch_size is not None and self.patch_size < 1:
             raise UserError(f"--patch-size must be positive, got {self.patch_size}")
-        if self.augment_at_size and not self.crop_in_workers:
-            raise UserError("--augment-at-size shrinks images in the data-loader workers: add --crop-in-workers")
+        self._validate_shrink_at()
         if self.replay < 1 or self.batch_size % self.replay:
             raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
@@ -288,7 +313,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
     "model": ("model", "pretrained", "init_from", "drop_path", "patch_size", "objective"),
     "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
-    "loader work that shrinks with B (docs/performance.md)": ("crop_in_workers", "reduced_decode", "augment_at_size", "replay"),
+    "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
     "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "accum_steps"),
     "augmentation and regularisation (classification)": (
         "randaugment", "scale", "hflip", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob", "smoothing", "reprob", "crop_pct", "ema", "ema_decay",

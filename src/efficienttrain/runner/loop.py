@@ -1,7 +1,8 @@
 """The recipe runner: one process trains a model through a whole curriculum.
 
 The loop is built on the public drop-in API (:class:`~efficienttrain.data.CurriculumBatchSampler`,
-:class:`~efficienttrain.data.CurriculumDataset`, :func:`~efficienttrain.api.crop_batch`); the
+:class:`~efficienttrain.data.CurriculumDataset`, :func:`~efficienttrain.data.shrink_batch` under the config's one
+:class:`~efficienttrain.data.ShrinkPlan`); the
 objective (:mod:`.objectives`) supplies the model, the loss and the evaluation, timm the
 optimisation (:mod:`.optim`). There is one learning-rate schedule over all steps of the
 curriculum, so nothing restarts when the input size changes.
@@ -23,9 +24,9 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from ..api import crop_batch
 from ..cost import cost_between, curriculum_cost, pixel_cost
 from ..curricula import Curriculum, Settings
+from ..data.shrink import shrink_batch
 from ..provenance import SessionClock
 from .build import TrainingParts, build_parts
 from .config import TrainConfig
@@ -281,8 +282,7 @@ class Trainer:
         cfg, runtime, objective = self.cfg, parts.runtime, parts.objective
         x = x.to(runtime.device, non_blocking=True)
         y = y.to(runtime.device, non_blocking=True)
-        if not cfg.crop_in_workers:
-            x = crop_batch(x, settings, op=cfg.crop_op)
+        x = shrink_batch(parts.sampler.plan, x, settings)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         size = int(x.shape[-1])

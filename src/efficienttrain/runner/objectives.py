@@ -63,8 +63,7 @@ class Objective:
 
     def loader_options(self) -> dict[str, Any]:
         """The opt-in loader savings of the config, as :func:`~efficienttrain.data.build_train_transform` arguments."""
-        cfg = self.cfg
-        return {"reduced_decode": cfg.reduced_decode, "augment_at_size": cfg.crop_op if cfg.augment_at_size else None}
+        return self.cfg.shrink_plan().transform_options()
 
     def check_model(self, model: nn.Module, sizes: list[int], final_size: int, device: torch.device) -> None:
         """Fail early, with a :class:`~efficienttrain.errors.UserError`, if the model cannot train at ``sizes``."""

@@ -6,7 +6,8 @@ config (model, optimizer, transform, workers, crop):
 * the **bare step**: forward, backward and update of the real model on batches already at size
   ``B`` (no loading, no crop);
 * the **loader**: images per second of the real data pipeline, with the configured workers, at
-  that stage's settings (RandAugment magnitude, and the size when the workers shrink images);
+  that stage's settings (RandAugment magnitude, the size when the workers shrink images, and the
+  replayed views), with the batches keyed by the run's own :func:`~efficienttrain.data.batch_keys`;
 * the two **together**: real training steps fed by the real loader, crop included.
 
 A stage's time per image is predicted two ways: ``pipelined``, the slower of the bare step and
@@ -30,7 +31,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ..curricula import Curriculum, Settings
-from ..data.sampler import SampleKey, sample_seed
+from ..data.sampler import SampleKey, batch_keys
+from ..data.shrink import ShrinkPlan
 from .config import TrainConfig
 from .distributed import ignore_stop_signals
 from .state import EpochTally, RunState
@@ -139,18 +141,18 @@ class ProbeReport:
 
 
 class _FixedSettingsSampler(Sampler[list[SampleKey]]):
-    """Batches of keys that all carry one stage's settings (for timing the loader at that stage)."""
+    """Batches that all carry one stage's settings, keyed exactly as the run's sampler keys them (replay included)."""
 
-    def __init__(self, n: int, batch_size: int, batches: int, settings: Settings, crop_in_workers: bool, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, batches: int, settings: Settings, plan: ShrinkPlan, final_size: int, seed: int) -> None:
         self.n, self.batch_size, self.batches = n, batch_size, batches
-        self.settings, self.crop_in_workers, self.seed = settings, crop_in_workers, seed
+        self.settings, self.plan, self.final_size, self.seed = settings, plan, final_size, seed
 
     def __iter__(self) -> Iterator[list[SampleKey]]:
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed)).tolist()
-        size = self.settings.size if self.crop_in_workers else None
+        fresh = self.batch_size // self.plan.uses_per_image(self.settings.size, self.final_size)
         for b in range(self.batches):
-            idx = [order[(b * self.batch_size + k) % self.n] for k in range(self.batch_size)]
-            yield [SampleKey(i, self.settings.magnitude, size, sample_seed(self.seed, 0, i)) for i in idx]
+            idx = [order[(b * fresh + k) % self.n] for k in range(fresh)]
+            yield batch_keys(self.plan, idx, self.settings, seed=self.seed, epoch=0, final_size=self.final_size)
 
     def __len__(self) -> int:
         return self.batches
@@ -166,7 +168,8 @@ def _stage_settings(curriculum: Curriculum, size: int) -> tuple[Settings, float]
 def _loader(trainer: Any, settings: Settings, batches: int) -> DataLoader:
     cfg = trainer.cfg
     dataset = trainer.parts.train_loader.dataset
-    sampler = _FixedSettingsSampler(len(dataset), cfg.batch_size, batches, settings, cfg.crop_in_workers, cfg.seed)
+    run_sampler = trainer.parts.sampler
+    sampler = _FixedSettingsSampler(len(dataset), cfg.batch_size, batches, settings, run_sampler.plan, run_sampler.curriculum.final_size, cfg.seed)
     workers = cfg.resolved_workers()
     extra = {"worker_init_fn": ignore_stop_signals} if workers else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)

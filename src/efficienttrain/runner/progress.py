@@ -116,7 +116,7 @@ class DataWaitWatch:
             self.warn(
                 f"warning: in stage {settings.stage + 1} (B={settings.size}) the loop waits for data {100 * total[0] / total[1]:.0f}% of "
                 f"the time; the loader, not the model, is the limit. Remedies: more --workers (now {self.workers}); --reduced-decode "
-                "(decode JPEGs at reduced scale); --crop-in-workers --augment-at-size (augment at B); --replay K (use each loaded "
+                "(decode JPEGs at reduced scale); --shrink-at before-augment (augment at B); --replay K (use each loaded "
                 "image K times below the final size). `efficienttrain probe` predicts their effect (docs/performance.md)"
             )
 
