@@ -37,6 +37,7 @@ __all__ = [
     "Checkpoint",
     "Snapshot",
     "Summary",
+    "MetricsRow",
     "WeightsFile",
     "save_checkpoint",
     "load_checkpoint",
@@ -240,6 +241,69 @@ class Snapshot:
     def to_dict(self) -> dict[str, Any]:
         """The dict written to disk, marked as a snapshot."""
         return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "snapshot": True}
+
+
+@dataclass
+class MetricsRow:
+    """One epoch's row of ``metrics.csv``/``metrics.jsonl`` (and of a checkpoint's history).
+
+    The fixed columns come first, in this order; ``extra`` holds the objective's own metrics
+    (a self-supervised run's k-NN figures) and the EMA weights' ``ema_top1``/``ema_top5``.
+
+    Attributes:
+        epoch: Epoch, from 1.
+        stage: Curriculum stage at the epoch's start, from 1.
+        size: Input size of the epoch's last batch.
+        magnitude: RandAugment magnitude at the epoch's start.
+        lr: Learning rate at the epoch's end.
+        train_loss: Mean training loss.
+        val_loss: Validation loss.
+        top1: Validation top-1 (%).
+        top5: Validation top-5 (%), NaN when not measured.
+        epoch_time: Seconds of training in the epoch.
+        eval_time: Seconds of evaluation after it.
+        train_time: Training seconds of the run so far.
+        total_time: Seconds of the run so far, evaluation included.
+        images_per_s: Training images per second in the epoch.
+        data_wait_s: Seconds the loop waited for batches.
+        data_wait_pct: That wait as a share of the epoch's training time.
+        extra: Further metrics, written after the fixed columns.
+    """
+
+    epoch: int
+    stage: int
+    size: int
+    magnitude: float
+    lr: float
+    train_loss: float
+    val_loss: float
+    top1: float
+    top5: float
+    epoch_time: float
+    eval_time: float
+    train_time: float
+    total_time: float
+    images_per_s: float
+    data_wait_s: float
+    data_wait_pct: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat row as written (fixed columns, then ``extra``'s keys)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MetricsRow":
+        """Read a row written by :meth:`to_dict`; columns older runs lack read as NaN.
+
+        Raises:
+            KeyError: If the row has no ``epoch`` or ``top1``.
+        """
+        fixed = [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+        values = {name: data[name] if name in ("epoch", "top1") else data.get(name, float("nan")) for name in fixed}
+        return cls(**values, extra={k: v for k, v in data.items() if k not in values})
 
 
 @dataclass

@@ -330,7 +330,7 @@ class Trainer:
         eval_time = time.perf_counter() - t1
         state.train_time += epoch_train
         state.total_time += epoch_train + eval_time
-        row = metrics_row(self._parts(), state, tally, metrics, ema_metrics, EpochTimes(epoch_train, eval_time))
+        row = metrics_row(self._parts(), state, tally, metrics, ema_metrics, EpochTimes(epoch_train, eval_time)).to_dict()
         state.history.append(row)
         if self._logger is not None:
             self._logger.log(row)
@@ -376,7 +376,7 @@ class Trainer:
             parts.run_dir.write_summary(summary)
             if completed:
                 self.log(format_summary(summary))
-        return RunResult(parts.run_dir.path, history, summary.final_top1, summary.best_top1, state.train_time, state.total_time, completed, summary.bad_images, summary.to_dict())
+        return RunResult(parts.run_dir.path, history, summary)
 
 
 def train(config: Optional[TrainConfig] = None, **kwargs: Any) -> RunResult:

@@ -6,14 +6,14 @@ The loop hands its state here at the end of each epoch and of the run; the file 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
 from ..curricula.cost import curriculum_cost
-from ..rundir import Summary
+from ..rundir import MetricsRow, Summary
 from .build import TrainingParts
 from .config import TrainConfig
 from .state import EpochTally, RunState
@@ -23,29 +23,54 @@ __all__ = ["RunResult", "EpochTimes", "metrics_row", "resolved_config", "build_s
 
 @dataclass
 class RunResult:
-    """What a finished (or stopped) run reports.
+    """What a finished (or stopped) run reports: where it is, its epochs, and its ``summary.json`` record.
+
+    The figures live once, in :attr:`record`; the properties read them from there.
 
     Attributes:
         output_dir: Where logs and checkpoints are.
-        history: One dict of metrics per epoch.
-        final_top1: Top-1 accuracy (%) after the last epoch.
-        best_top1: Best top-1 accuracy (%) over epochs.
-        train_time: Training wall time in seconds, evaluation excluded.
-        total_time: Wall time including evaluation.
-        completed: Whether the curriculum ran to its end.
-        bad_images: Corrupt images skipped.
-        summary: The summary dict written to ``summary.json``.
+        history: One dict of metrics per epoch (:meth:`~efficienttrain.rundir.MetricsRow.to_dict`).
+        record: The run's :class:`~efficienttrain.rundir.Summary`.
     """
 
     output_dir: Path
     history: list[dict[str, Any]]
-    final_top1: float
-    best_top1: float
-    train_time: float
-    total_time: float
-    completed: bool
-    bad_images: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
+    record: Summary
+
+    @property
+    def final_top1(self) -> float:
+        """Top-1 accuracy (%) after the last epoch."""
+        return self.record.final_top1
+
+    @property
+    def best_top1(self) -> float:
+        """Best top-1 accuracy (%) over epochs."""
+        return self.record.best_top1
+
+    @property
+    def train_time(self) -> float:
+        """Training wall time in seconds, evaluation excluded."""
+        return self.record.train_time_s
+
+    @property
+    def total_time(self) -> float:
+        """Wall time including evaluation."""
+        return self.record.total_time_s
+
+    @property
+    def completed(self) -> bool:
+        """Whether the curriculum ran to its end."""
+        return self.record.completed
+
+    @property
+    def bad_images(self) -> int:
+        """Corrupt images skipped."""
+        return self.record.bad_images
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The record as written to ``summary.json``."""
+        return self.record.to_dict()
 
 
 @dataclass(frozen=True)
@@ -58,31 +83,31 @@ class EpochTimes:
 
 def metrics_row(
     parts: TrainingParts, state: RunState, tally: EpochTally, metrics: dict[str, float], ema_metrics: Optional[dict[str, float]], times: EpochTimes
-) -> dict[str, Any]:
-    """One row of ``metrics.csv``/``metrics.jsonl`` for the epoch ``state.epoch`` (from 0) just trained."""
+) -> MetricsRow:
+    """The :class:`~efficienttrain.rundir.MetricsRow` of the epoch ``state.epoch`` (from 0) just trained."""
     settings = parts.curriculum(float(state.epoch))
-    row = {
-        "epoch": state.epoch + 1,
-        "stage": settings.stage + 1,
-        "size": tally.last_size,
-        "magnitude": round(settings.magnitude, 4),
-        "lr": parts.optim.current_lr,
-        "train_loss": tally.mean_loss,
-        "val_loss": metrics["loss"],
-        "top1": metrics["top1"],
-        "top5": metrics.get("top5", float("nan")),
-        "epoch_time": times.train,
-        "eval_time": times.eval,
-        "train_time": state.train_time,
-        "total_time": state.total_time,
-        "images_per_s": tally.images / max(times.train, 1e-9),
-        "data_wait_s": tally.data_wait,
-        "data_wait_pct": 100.0 * tally.data_wait / max(times.train, 1e-9),
-    }
-    row.update({k: v for k, v in metrics.items() if k not in ("loss", "top1", "top5")})
+    extra = {k: v for k, v in metrics.items() if k not in ("loss", "top1", "top5")}
     if ema_metrics is not None:
-        row.update({"ema_top1": ema_metrics["top1"], "ema_top5": ema_metrics.get("top5", float("nan"))})
-    return row
+        extra.update({"ema_top1": ema_metrics["top1"], "ema_top5": ema_metrics.get("top5", float("nan"))})
+    return MetricsRow(
+        epoch=state.epoch + 1,
+        stage=settings.stage + 1,
+        size=tally.last_size,
+        magnitude=round(settings.magnitude, 4),
+        lr=parts.optim.current_lr,
+        train_loss=tally.mean_loss,
+        val_loss=metrics["loss"],
+        top1=metrics["top1"],
+        top5=metrics.get("top5", float("nan")),
+        epoch_time=times.train,
+        eval_time=times.eval,
+        train_time=state.train_time,
+        total_time=state.total_time,
+        images_per_s=tally.images / max(times.train, 1e-9),
+        data_wait_s=tally.data_wait,
+        data_wait_pct=100.0 * tally.data_wait / max(times.train, 1e-9),
+        extra=extra,
+    )
 
 
 def resolved_config(cfg: TrainConfig, parts: TrainingParts) -> dict[str, Any]:
