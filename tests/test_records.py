@@ -36,3 +36,43 @@ def test_run_result_reads_its_figures_from_the_summary():
     result = RunResult(Path("runs/r"), [ROW], record)
     assert (result.final_top1, result.best_top1, result.train_time, result.total_time, result.completed, result.bad_images) == (40.0, 42.0, 12.0, 15.0, True, 2)
     assert result.summary == record.to_dict() and result.summary["theoretical_speedup"] == 1.5
+
+
+def test_run_state_and_global_rng_follow_the_state_protocol():
+    import random
+
+    import torch
+
+    from efficienttrain.runner.rng import GlobalRng
+    from efficienttrain.runner.state import RunState
+
+    state = RunState(2, 5, 17, [ROW], 60.0, 70.0, 3.5)
+    copy = RunState(2, 5)
+    copy.load_state_dict(state.state_dict())
+    assert copy == state and set(state.state_dict()) == set(RunState.STATE_KEYS)
+    rng = GlobalRng()
+    saved = rng.state_dict()
+    first = (torch.rand(3), random.random())
+    rng.load_state_dict(saved)
+    again = (torch.rand(3), random.random())
+    assert torch.equal(first[0], again[0]) and first[1] == again[1]
+
+
+def test_optimisation_state_round_trips_with_ema(tmp_path):
+    import torch
+
+    from efficienttrain.runner.loop import Trainer
+
+    from .conftest import tiny_config
+
+    trainer = Trainer(tiny_config(tmp_path, ema=True), log=lambda _m: None).setup()
+    optim, model = trainer.parts.optim, trainer.parts.model
+    model(torch.randn(4, 3, 32, 32)).sum().backward()
+    optim.step(model, None, 1)
+    saved = optim.state_dict()
+    assert set(saved) == set(optim.STATE_KEYS) and saved["ema"] is not None and saved["scaler"] is None
+    fresh = Trainer(tiny_config(tmp_path / "b", ema=True), log=lambda _m: None).setup().parts.optim
+    fresh.load_state_dict(saved)
+    assert fresh.optimizer.state_dict()["state"].keys() == optim.optimizer.state_dict()["state"].keys()
+    assert all(torch.equal(a, b) for a, b in zip(fresh.ema.module.state_dict().values(), optim.ema.module.state_dict().values()))
+    assert fresh.scheduler.state_dict() == optim.scheduler.state_dict()

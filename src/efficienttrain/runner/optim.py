@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 import torch
 from torch import nn
@@ -40,6 +40,8 @@ class Optimisation:
     ema: Optional[nn.Module] = None
     scaler: Optional[torch.amp.GradScaler] = None
 
+    STATE_KEYS: ClassVar[tuple[str, ...]] = ("optimizer", "scheduler", "ema", "scaler")
+
     def step(self, model: nn.Module, clip_grad: Optional[float], num_updates: int) -> None:
         """Apply one update: unscale and clip, step, zero the gradients, update EMA and the LR.
 
@@ -68,6 +70,24 @@ class Optimisation:
             self.scaler.scale(loss).backward()
         else:
             loss.backward()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state of everything that steps with the optimizer: ``optimizer``, ``scheduler``, ``ema`` and ``scaler`` (``None`` when off)."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state_dict`; an EMA or scaler state is taken where this run keeps one."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
 
     @property
     def current_lr(self) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "capture_rng", "restore_rng"]
+__all__ = ["seed_everything", "capture_rng", "restore_rng", "GlobalRng"]
 
 
 def seed_everything(seed: int) -> None:
@@ -45,3 +45,15 @@ def restore_rng(state: dict[str, Any]) -> None:
     np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+class GlobalRng:
+    """The global generators as a checkpoint part, with the ``state_dict``/``load_state_dict`` protocol of the others."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """:func:`capture_rng`."""
+        return capture_rng()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """:func:`restore_rng`."""
+        restore_rng(state)

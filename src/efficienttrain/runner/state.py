@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from torch import nn
 
 from ..data.sampler import SamplerState
 from ..errors import UserError
 from ..rundir import Checkpoint, Snapshot
-from .rng import capture_rng, restore_rng
+from .rng import GlobalRng
 
 if TYPE_CHECKING:
     from .build import TrainingParts
@@ -55,6 +55,18 @@ class RunState:
     train_time: float = 0.0
     total_time: float = 0.0
     epoch_elapsed: float = 0.0
+
+    STATE_KEYS: ClassVar[tuple[str, ...]] = ("num_updates", "history", "train_time", "total_time", "epoch_elapsed")
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps besides the position (which is the sampler's): updates, history, timings."""
+        return {name: getattr(self, name) for name in self.STATE_KEYS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`state_dict`'s values."""
+        self.num_updates = int(state["num_updates"])
+        self.history = list(state["history"])
+        self.train_time, self.total_time, self.epoch_elapsed = float(state["train_time"]), float(state["total_time"]), float(state["epoch_elapsed"])
 
 
 @dataclass
@@ -108,27 +120,21 @@ def step_signature(cfg: "TrainConfig", parts: "TrainingParts") -> dict[str, int]
 
 def make_checkpoint(cfg: "TrainConfig", parts: "TrainingParts", state: RunState, sessions: list[dict[str, Any]]) -> Checkpoint:
     """Everything an exact resume needs, at ``state``'s position."""
-    optim = parts.optim
+    # Every stateful part by name, each through state_dict(); the optimisation's and the run's
+    # states spread into the checkpoint's own keys, so the file format is unchanged.
     return Checkpoint(
         config=cfg.to_dict(),
         curriculum=parts.curriculum.to_dict(),
         model=parts.model.state_dict(),
-        optimizer=optim.optimizer.state_dict(),
-        scheduler=optim.scheduler.state_dict(),
         sampler=parts.sampler.state_dict(state.epoch, state.step),
-        num_updates=state.num_updates,
-        rng=capture_rng(),
-        history=state.history,
-        train_time=state.train_time,
-        total_time=state.total_time,
-        epoch_elapsed=state.epoch_elapsed,
+        rng=GlobalRng().state_dict(),
+        **parts.optim.state_dict(),
+        **state.state_dict(),
         world_size=parts.runtime.world_size,
         final_size=parts.curriculum.final_size,
         num_classes=parts.data.num_classes,
         steps=step_signature(cfg, parts),
         objective=parts.objective.name,
-        ema=optim.ema.module.state_dict() if optim.ema is not None else None,
-        scaler=optim.scaler.state_dict() if optim.scaler is not None else None,
         sessions=sessions,
     )
 
@@ -168,14 +174,11 @@ def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> Run
     if ckpt.steps and ckpt.steps != signature:
         changed = [k for k, v in signature.items() if ckpt.steps.get(k) != v]
         raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
-    optim = parts.optim
     parts.model.load_state_dict(ckpt.model)
-    optim.optimizer.load_state_dict(ckpt.optimizer)
-    optim.scheduler.load_state_dict(ckpt.scheduler)
-    if optim.ema is not None and ckpt.ema is not None:
-        optim.ema.module.load_state_dict(ckpt.ema)
-    if optim.scaler is not None and ckpt.scaler is not None:
-        optim.scaler.load_state_dict(ckpt.scaler)
-    restore_rng(ckpt.rng)
+    parts.optim.load_state_dict({name: getattr(ckpt, name) for name in parts.optim.STATE_KEYS})
+    GlobalRng().load_state_dict(ckpt.rng)
+    # The position is the sampler's record; the loop positions the sampler itself each epoch.
     position = SamplerState.from_dict(ckpt.sampler)
-    return RunState(position.epoch, position.start_step, int(ckpt.num_updates), list(ckpt.history), ckpt.train_time, ckpt.total_time, ckpt.epoch_elapsed)
+    run = RunState(position.epoch, position.start_step)
+    run.load_state_dict({name: getattr(ckpt, name) for name in RunState.STATE_KEYS})
+    return run
