@@ -112,7 +112,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [
         f"`python benchmarks/compile_speed.py --model {cfg['model']} --final-size {cfg['final_size']} --batch-size {cfg['batch_size']} "
         f"--rounds {cfg['rounds']}`: commit {str(res['commit'])[:10]}{' (dirty)' if res['dirty'] else ''}, torch {res['versions'].get('torch')}, "
-        f"{res['machine'].get('cpu')}, {res['threads']} threads. Bare training step (forward, backward, SGD step, random tensors), "
+        f"{res['machine'].get('cpu_model')}, {res['threads']} threads. Bare training step (forward, backward, SGD step, random tensors), "
         f"median over {cfg['rounds']} alternating eager/compiled rounds of {cfg['steps']} steps. Compiled with "
         f"`compile_for_curriculum` (inductor, static shapes): {res['graphs']} graphs for {len(res['sizes'])} sizes.",
         "",
