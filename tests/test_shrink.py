@@ -134,3 +134,14 @@ def test_probe_measures_the_replayed_views(tmp_path, monkeypatch):
     below = [v for m, v in views.items() if m != final_magnitude]
     assert len(below) == len(cur.sizes) - 1
     assert all(v.count(1) == v.count(0) > 0 for v in below)
+
+
+def test_cli_names_the_new_flag_for_the_deprecated_spelling(tmp_path, capsys):
+    from efficienttrain.cli import main
+
+    code = main(["train", "--crop-in-workers", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert "--crop-in-workers/--augment-at-size are deprecated; pass --shrink-at workers" in err
+    assert code == 2 and "missing" in err  # the run itself stops on the bad path, as before
+    assert main(["train", "--crop-in-workers", "--augment-at-size", "--shrink-at", "workers"]) == 2
+    assert "contradicts the deprecated" in capsys.readouterr().err

@@ -105,7 +105,10 @@ def _config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> An
     from .runner.config import load_config, make_config
 
     values = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command", *own)}
-    return load_config(args.config, values) if args.config else make_config(values)
+    cfg = load_config(args.config, values) if args.config else make_config(values)
+    if cfg.crop_in_workers or cfg.augment_at_size:
+        print(f"efficienttrain: note: --crop-in-workers/--augment-at-size are deprecated; pass --shrink-at {cfg.resolved_shrink_at()}", file=sys.stderr)
+    return cfg
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
