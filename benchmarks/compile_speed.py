@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "compiled": (base_compute["compiled"] + first_step[args.final_size]) / (et_compute["compiled"] + sum(first_step.values())),
     }
     return {
-        "config": vars(args),
+        # Paths relative to the repository, so that the record names no machine's directories.
+        "config": {**vars(args), "out": str(Path(args.out).resolve().relative_to(ROOT)) if Path(args.out).resolve().is_relative_to(ROOT) else Path(args.out).name},
         "sizes": sizes,
         "ms_per_image": {name: {str(s): v * 1e3 for s, v in t.items()} for name, t in per_img.items()},
         "rounds_ms_per_image": {name: [{str(s): v * 1e3 for s, v in rnd.items()} for rnd in rs] for name, rs in rounds.items()},
