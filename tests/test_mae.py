@@ -155,3 +155,16 @@ def test_mae_under_ddp_two_cpu_processes_agree(tmp_path):
         finals.append([r["final_weights_sha256"] for r in lines if "final_weights_sha256" in r])
     assert len(finals[0]) == 1 and finals[0] == finals[1]
     assert json.loads((out / "summary.json").read_text())["objective"] == "mae"
+
+
+def test_cli_notes_classification_flags_that_mae_ignores(tmp_path, capsys):
+    from efficienttrain.cli import main
+
+    code = main(["train", "--objective", "mae", "--mixup", "0.8", "--smoothing", "0.1", "--hflip", "0.5",
+                 "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--objective mae ignores --mixup, --smoothing" in err
+    assert "--hflip" not in err.split("ignores")[1].splitlines()[0]  # MAE's transform does flip
+    assert code == 2  # the missing data path still stops the run
+    main(["train", "--mixup", "0.8", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out")])
+    assert "ignores" not in capsys.readouterr().err  # classification reads every one of them

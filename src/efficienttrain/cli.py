@@ -108,7 +108,18 @@ def _config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> An
     cfg = load_config(args.config, values) if args.config else make_config(values)
     if cfg.crop_in_workers or cfg.augment_at_size:
         print(f"efficienttrain: note: --crop-in-workers/--augment-at-size are deprecated; pass --shrink-at {cfg.resolved_shrink_at()}", file=sys.stderr)
+    _note_ignored(cfg, values)
     return cfg
+
+
+def _note_ignored(cfg: Any, given: dict[str, Any]) -> None:
+    """Say which given flags the chosen objective never reads (MAE ignores the classification recipe)."""
+    from .runner.objectives import OBJECTIVES
+
+    ignored = [name for name in OBJECTIVES[cfg.objective].ignored_options if name in given]
+    if ignored:
+        flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        print(f"efficienttrain: note: --objective {cfg.objective} ignores {flags}", file=sys.stderr)
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

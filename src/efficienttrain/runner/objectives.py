@@ -47,6 +47,8 @@ class Objective:
     uses_magnitude = True
     # How the epoch line names the "top1" metric.
     metric_label = "top1"
+    # Config fields this objective never reads (the CLI says so when one is given).
+    ignored_options: tuple[str, ...] = ()
 
     def __init__(self, cfg: "TrainConfig") -> None:
         self.cfg = cfg
@@ -146,6 +148,7 @@ class MaskedAutoencoding(Objective):
     name = "mae"
     uses_magnitude = False
     metric_label = "k-NN top1"
+    ignored_options = ("randaugment", "magnitude", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob", "smoothing", "reprob")
 
     def __init__(self, cfg: "TrainConfig") -> None:
         super().__init__(cfg)
