@@ -200,6 +200,28 @@ def frontier_points(runs: dict[str, Run], kind: str, length: str = r"(\d+(?:\.\d
     return sorted(points, key=lambda p: p.compute)
 
 
+def alone(point: Point) -> Optional[Point]:
+    """The point over only its runs that ran alone (their wall time is quotable), or None if none did."""
+    keep = [i for i, c in enumerate(point.clean) if c]
+    if not keep:
+        return None
+    pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+    return Point(point.label, point.length, pick(point.accs), pick(point.minutes), pick(point.flops), [True] * len(keep))
+
+
+def measured_wall_speedup(control: Sequence[Point], p: Point) -> Optional[float]:
+    """The cross-check on wall time: the control's runs that ran alone, interpolated to the mean top-1 of ``p``'s.
+
+    Both sides use only runs that ran alone, so the seeds can differ between them; None when a
+    point has no such run or the top-1 lies outside the control's.
+    """
+    c_alone, p_alone = [alone(q) for q in control], alone(p)
+    if p_alone is None or any(q is None for q in c_alone):
+        return None
+    t_c, how = time_to_reach([q for q in c_alone if q is not None], p_alone.acc)
+    return t_c / p_alone.time if t_c is not None and how == "interpolated" else None
+
+
 def time_to_reach(frontier: Sequence[Point], acc: float) -> tuple[Optional[float], str]:
     """Minutes the frontier needs to reach ``acc``, linear between its points (the wall-time cross-check)."""
     pts = sorted(frontier, key=lambda p: p.time)
@@ -262,10 +284,10 @@ def speedup_rows(control: list[Point], targets: Sequence[tuple[str, Point]], rho
         bound = {"below": "<= ", "above": ">= "}.get(r.how, "")
         k = rho_for(p, rho)
         wall = r.speedup * k if k else None
-        t_c, how_t = time_to_reach(control, p.acc) if all(c for q in control for c in q.clean) and all(p.clean) else (None, "shared")
-        measured = f"{t_c / p.time:.2f}x" if t_c is not None and how_t == "interpolated" else "-"
+        direct = measured_wall_speedup(control, p)
+        measured = f"{direct:.2f}x" if direct is not None else "-"
         rows.append({"run": label, "top1": p.acc, "pflop": p.compute / 1e15, "how": r.how, "speedup": r.speedup, "interval": [iv.low, iv.high], "interval_text": iv_text,
-                     "linear": lin.speedup, "rho": k, "wall_speedup": wall, "measured_wall_speedup": t_c / p.time if t_c and how_t == "interpolated" else None})  # fmt: skip
+                     "linear": lin.speedup, "rho": k, "wall_speedup": wall, "measured_wall_speedup": direct})  # fmt: skip
         wall_txt = f"{bound}{wall:.2f}x (rho {k:.3f})" if wall else "rho not measured"
         lines.append(f"| {label} | {p.acc:.2f} | {p.compute / 1e15:.4f} | {r.control_compute / 1e15:.4f} ({r.how}) | **{bound}{r.speedup:.2f}x** ({iv_text}) | {lin.speedup:.2f}x | {wall_txt} | {measured} |")
     return lines, rows
@@ -373,6 +395,51 @@ def provenance_table(runs: dict[str, Run]) -> list[str]:
 Section = tuple[list[str], dict[str, Any]]
 
 
+ETPP_TARGET = 2.0  # issue 17: EfficientTrain++ at >= 2x less compute to the best control's accuracy
+
+
+def target_word(low: float, high: float, target: float) -> str:
+    """Whether a speedup's 90% interval clears ``target``: met, missed, or undecided when it straddles it."""
+    return "met" if low >= target else ("missed" if high < target else "undecided (the interval includes it)")
+
+
+def equal_compute_rows(control: list[Point], reference: Optional[Point], others: Sequence[tuple[str, Point]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Each schedule's top-1 against the control's fitted top-1 at the same compute and against ``reference``'s.
+
+    Verdicts use the two-standard-error rule on the validation images (:func:`verdict`).
+    """
+    curve = fit.MonotoneCurve([p.compute for p in control], [p.acc for p in control])
+    lo, hi = control[0].compute, control[-1].compute
+    ref_txt = f"{reference.label} ({reference.compute / 1e15:.4f} PFLOP, {reference.acc:.2f})" if reference else "-"
+    lines = [f"| schedule | compute (PFLOP) | top-1 (mean) | control's fit at that compute | against the control | against {ref_txt} |", "|---|---|---|---|---|---|"]
+    rows = []
+    for label, p in others:
+        c_acc = float(curve(p.compute)) if lo <= p.compute <= hi else None
+        vs_c = verdict(p.acc, c_acc, VAL_IMAGES) if c_acc is not None else "outside the control's range"
+        vs_r = verdict(p.acc, reference.acc, VAL_IMAGES) if reference and p is not reference else "-"
+        rows.append({"schedule": label, "pflop": p.compute / 1e15, "top1": p.acc, "control_fit_top1": c_acc, "versus_control": vs_c, "versus_reference": vs_r})
+        c_txt = f"{c_acc:.2f}" if c_acc is not None else "-"
+        lines.append(f"| {label} | {p.compute / 1e15:.4f} | {p.acc:.2f} | {c_txt} | {vs_c} | {vs_r} |")
+    return lines, rows
+
+
+def peer_section(control: list[Point], named: Sequence[tuple[str, list[Point]]], speedups: list[dict[str, Any]]) -> Section:
+    """EfficientTrain++ against its 2x target, and every schedule against the control and EfficientTrain at equal compute."""
+    md: list[str] = []
+    etpp = [r for r in speedups if r["run"].startswith("EfficientTrain++")]
+    if etpp:
+        md += [f"## EfficientTrain++ against the {ETPP_TARGET:g}x target", "", "| run | compute speedup (90% interval) | target |", "|---|---|---|"]
+        md += [f"| {r['run']} | {r['speedup']:.2f}x ({r['interval'][0]:.2f}x-{r['interval'][1]:.2f}x) | {target_word(*r['interval'], ETPP_TARGET)} |" for r in etpp]
+        md.append("")
+    et = dict(named).get("EfficientTrain", [])
+    reference = next((p for p in et if p.length == 8), None)
+    others = [(f"{label}, {p.length:g}", p) for label, pts in named for p in pts if label != "EfficientTrain" or p is reference]
+    lines, rows = equal_compute_rows(control, reference, others)
+    md += ["## At equal compute: the peers, EfficientTrain++ and EfficientTrain", "", *lines, "",
+           "Verdicts: tie when two top-1s differ by less than two standard errors of their difference on the validation images.", ""]  # fmt: skip
+    return md, {"etpp_target": [{**r, "target": ETPP_TARGET, "verdict": target_word(*r["interval"], ETPP_TARGET)} for r in etpp], "equal_compute": rows}
+
+
 PEERS = (("peer-proglearn", "progressive learning (down-sampled, magnitude ramp)"), ("peer-composer", "Composer progressive resizing (defaults, constant m)"))
 
 
@@ -397,8 +464,11 @@ def frontier_section(runs: dict[str, Run], epochs: int, figs: Path, rho: dict[st
            "the linear fit joins its points with straight lines in compute. The interval resamples the seeds of every point "
            "(4,000 resamples). The validation images are the same in every run, so their own sampling error (SE above) is not in it. "
            "A wall-time speedup is the compute speedup times rho, the control's seconds per FLOP over the schedule's, measured in "
-           "interleaved rounds (benchmarks/results/step_time.md); the last column is the wall-time ratio of runs that ran alone.", ""]  # fmt: skip
+           "interleaved rounds (benchmarks/results/step_time.md); the last column is the wall-time ratio measured directly, from only the runs that ran alone on each side (their seeds can differ).", ""]  # fmt: skip
     result.update(frontier=rows, speedups=sp)
+    peer_md, peer = peer_section(control, named, sp)
+    md += peer_md
+    result.update(peer)
     plot_frontier(control, named, CONTROL_LABELS[best], figs / "frontier.png", "resnet10t at 112 px, Imagenette-dev: top-1 against training compute")
     return md, result
 

@@ -1,0 +1,61 @@
+"""benchmarks/report.py's verdicts: EfficientTrain++ against its target, and schedules at equal compute."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("evidence_report", ROOT / "benchmarks" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["evidence_report"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def point(report, label, length, accs, pflop):
+    n = len(accs)
+    return report.Point(label, length, list(accs), [1.0] * n, [pflop * 1e15] * n, [True] * n)
+
+
+def test_target_word_reads_the_interval_not_the_estimate(report):
+    assert report.target_word(2.05, 2.4, 2.0) == "met"
+    assert report.target_word(1.5, 1.95, 2.0) == "missed"
+    assert report.target_word(1.8, 2.2, 2.0).startswith("undecided")
+
+
+def test_equal_compute_verdicts_use_two_standard_errors(report):
+    control = [point(report, "c-4ep", 4, [60.0], 1.0), point(report, "c-8ep", 8, [80.0], 2.0)]
+    reference = point(report, "et-8ep", 8, [75.0], 1.5)
+    near = point(report, "peer-a", 8, [76.0], 1.5)  # 1 point from both: a tie (2 SE of the difference is about 3.8)
+    low = point(report, "peer-b", 8, [62.0], 1.5)  # far below both
+    outside = point(report, "peer-c", 8, [85.0], 3.0)  # beyond the control's largest compute
+    lines, rows = report.equal_compute_rows(control, reference, [("a", near), ("b", low), ("c", outside), ("et", reference)])
+    by = {r["schedule"]: r for r in rows}
+    assert 60.0 < by["a"]["control_fit_top1"] < 80.0
+    assert by["a"]["versus_reference"] == "tie"
+    assert by["b"]["versus_reference"] == "lower" and by["b"]["versus_control"] == "lower"
+    assert by["c"]["control_fit_top1"] is None and by["c"]["versus_control"] == "outside the control's range"
+    assert by["et"]["versus_reference"] == "-"
+    assert len(lines) == 2 + 4
+
+
+def test_measured_wall_speedup_uses_only_runs_that_ran_alone(report):
+    def pt(label, accs, minutes, clean):
+        return report.Point(label, 8, list(accs), list(minutes), [1e15] * len(accs), list(clean))
+
+    # control: 10 min to 70, 20 min to 80 alone; the shared seeds (slow, and worse) must not count
+    control = [pt("c4", [70.0, 60.0], [10.0, 99.0], [True, False]), pt("c8", [80.0, 50.0], [20.0, 99.0], [True, False])]
+    et = pt("et", [75.0, 75.0], [10.0, 12.0], [True, True])
+    assert report.measured_wall_speedup(control, et) == pytest.approx(15.0 / 11.0)
+    shared = pt("x", [75.0], [10.0], [False])
+    assert report.measured_wall_speedup(control, shared) is None
+    assert report.measured_wall_speedup([control[0], pt("c8", [80.0], [20.0], [False])], et) is None
+    assert report.measured_wall_speedup(control, pt("hi", [90.0], [5.0], [True])) is None  # above the control: no time to reach
