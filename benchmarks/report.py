@@ -327,10 +327,10 @@ def token_prediction(run: Run) -> Optional[float]:
     """The token-cost model's speedup for a ViT or MAE run (``None`` for other models)."""
     from efficienttrain.cost import curriculum_cost, mae_token_cost_for_model, token_cost_for_model
     from efficienttrain.curricula import Curriculum
-    from efficienttrain.models import create_model
+    from efficienttrain.models import constructor_kwargs, create_model
 
     cfg = run.summary.config
-    extra = {"patch_size": cfg["patch_size"]} if cfg.get("patch_size") else {}
+    extra = constructor_kwargs(cfg.get("model_kwargs"), cfg.get("patch_size"))
     model = create_model(cfg["model"], 0 if cfg.get("objective") == "mae" else 10, img_size=cfg["final_size"], **extra)
     if not hasattr(model, "patch_embed"):
         return None

@@ -97,6 +97,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                 group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             elif kind.base is tuple:
                 group.add_argument(flag, type=kind.items[0], nargs=len(kind.items), **kwargs)
+            elif kind.base is dict:
+                group.add_argument(flag, nargs="+", metavar="KEY=VALUE", **kwargs)
             elif kind.base is not None:
                 group.add_argument(flag, type=kind.base, **kwargs)
 

@@ -9,14 +9,36 @@ so the optimizer never loses track of them when the size changes.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
 from .errors import UserError
 
-__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights"]
+__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights", "constructor_kwargs", "RESERVED_MODEL_KWARGS"]
+
+# Constructor arguments that other options own: --model-kwargs may not set them.
+RESERVED_MODEL_KWARGS = {"num_classes": "the dataset sets it", "img_size": "use --final-size", "drop_path_rate": "use --drop-path", "pretrained": "use --pretrained"}
+
+
+def constructor_kwargs(model_kwargs: Optional[Mapping[str, Any]] = None, patch_size: Optional[int] = None) -> dict[str, Any]:
+    """The timm constructor arguments a run adds to the model's own: ``--model-kwargs`` and ``--patch-size``.
+
+    Every place that rebuilds a run's model (training, MAE, loading a checkpoint) goes through
+    this, so a model built with, say, ``depth=6`` is rebuilt the same way.
+
+    Args:
+        model_kwargs: ``--model-kwargs`` (for example ``{"depth": 6, "global_pool": "avg"}``).
+        patch_size: ``--patch-size``, or None for the model's own.
+
+    Returns:
+        The keyword arguments for :func:`create_model`.
+    """
+    out = dict(model_kwargs or {})
+    if patch_size:
+        out["patch_size"] = patch_size
+    return out
 
 
 def create_model(

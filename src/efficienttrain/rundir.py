@@ -440,6 +440,14 @@ def _final_size(ckpt: dict[str, Any], config: dict[str, Any]) -> Optional[int]:
     return default_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
 
 
+MODEL_KWARGS_META = "model_kwargs"  # safetensors metadata key: the model's extra constructor arguments, as JSON
+
+
+def model_kwargs_meta(kwargs: dict[str, Any]) -> dict[str, str]:
+    """The safetensors metadata that records a model's extra constructor arguments (none if there are none)."""
+    return {MODEL_KWARGS_META: json.dumps(kwargs, sort_keys=True)} if kwargs else {}
+
+
 def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -451,7 +459,8 @@ def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
     except Exception as err:  # noqa: BLE001 - any parse failure is a bad file for the user
         raise UserError(f"cannot read {path} as safetensors ({str(err).splitlines()[0]}); is the file complete?") from None
     number = {k: int(meta[k]) for k in ("num_classes", "final_size") if meta.get(k, "").isdigit()}
-    return WeightsFile(path, "safetensors", state, epoch=epoch_from_name(path), model_name=meta.get("model"), **number)
+    config = {"model_kwargs": json.loads(meta[MODEL_KWARGS_META])} if MODEL_KWARGS_META in meta else {}
+    return WeightsFile(path, "safetensors", state, config=config, epoch=epoch_from_name(path), model_name=meta.get("model"), **number)
 
 
 def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFile:

@@ -57,7 +57,7 @@ class LoadedModel:
         epoch: Epochs of training behind the weights (``None`` when unknown).
         label: Short name for tables and plots (``epoch 12``, or the file name).
         path: The file.
-        config: The runner's training config (empty for safetensors and plain state dicts).
+        config: The runner's training config (for safetensors, only the model's extra constructor arguments; empty for plain state dicts).
         curriculum: The run's curriculum as a dict, when the file holds one.
     """
 
@@ -244,7 +244,7 @@ def load_model(
         UserError: If the file is missing or unreadable, the model name is unknown or missing,
             there are no EMA weights when asked for, or the weights do not fit the model.
     """
-    from ..models import create_model
+    from ..models import constructor_kwargs, create_model
 
     weights = read_weights_file(path)
     if ema and weights.ema is None:
@@ -263,7 +263,7 @@ def load_model(
         num_classes = infer_num_classes(name, state)
         if num_classes is None:
             raise UserError(f"cannot tell the number of classes of {path}; pass --num-classes N")
-    net = create_model(name, num_classes, img_size=image_size)
+    net = create_model(name, num_classes, img_size=image_size, **constructor_kwargs(config.get("model_kwargs"), config.get("patch_size")))
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -55,6 +55,7 @@ class TrainConfig:
     init_from: Optional[str] = _opt(None, "fine-tune from this checkpoint (.pt or .safetensors); a mismatched head is re-initialised")
     drop_path: float = _opt(0.1, "stochastic depth rate")
     patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)")
+    model_kwargs: dict[str, Any] = _opt({}, "more arguments for the timm model's constructor, as KEY=VALUE (values read as YAML), e.g. depth=6 global_pool=avg")
     objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
     # curriculum
     curriculum: str = _opt("efficienttrain", "efficienttrain, efficienttrain++, linear, progressive-resizing, none, or a curriculum YAML/JSON file")
@@ -212,6 +213,15 @@ class TrainConfig:
         if self.decoder_dim % 4:
             raise UserError(f"--decoder-dim must be a multiple of 4 (for the decoder's 2-D sine-cosine position embedding), got {self.decoder_dim}")
 
+    def _validate_model_kwargs(self) -> None:
+        from ..models import RESERVED_MODEL_KWARGS
+
+        for key in self.model_kwargs:
+            if key in RESERVED_MODEL_KWARGS:
+                raise UserError(f"--model-kwargs cannot set {key}: {RESERVED_MODEL_KWARGS[key]}")
+        if self.patch_size is not None and "patch_size" in self.model_kwargs:
+            raise UserError("both --patch-size and --model-kwargs patch_size are given; pass only one")
+
     def validate(self) -> "TrainConfig":
         """Check field values and return ``self``.
 
@@ -261,6 +271,7 @@ class TrainConfig:
             self._validate_mae()
         if self.patch_size is not None and self.patch_size < 1:
             raise UserError(f"--patch-size must be positive, got {self.patch_size}")
+        self._validate_model_kwargs()
         self._validate_shrink_at()
         if self.replay < 1 or self.batch_size % self.replay:
             raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
@@ -311,7 +322,7 @@ HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) 
 # The options by section, in the order of the fields: ``train --help`` groups its flags so.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
-    "model": ("model", "pretrained", "init_from", "drop_path", "patch_size", "objective"),
+    "model": ("model", "pretrained", "init_from", "drop_path", "patch_size", "model_kwargs", "objective"),
     "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
     "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
     "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "accum_steps"),
@@ -350,6 +361,8 @@ def field_type(name: str) -> FieldType:
         hint = next(a for a in args if a is not type(None))
     if typing.get_origin(hint) is tuple:
         return FieldType(tuple, typing.get_args(hint), optional)
+    if typing.get_origin(hint) is dict:
+        return FieldType(dict, (), optional)
     return FieldType(hint if hint in (bool, int, float, str) else None, (), optional)
 
 
@@ -360,6 +373,8 @@ def _coerce(name: str, value: Any) -> Any:
         if kind.optional:
             return None
         raise UserError(f"config key {name!r} cannot be empty")
+    if kind.base is dict:
+        return parse_kwargs(name, value)
     try:
         if kind.base is bool:
             if isinstance(value, bool):
@@ -383,6 +398,23 @@ def _coerce(name: str, value: Any) -> Any:
         label = getattr(kind.base, "__name__", "value")
         raise UserError(f"config key {name!r} expects {label}, got {value!r}") from None
     return value
+
+
+def parse_kwargs(name: str, value: Any) -> dict[str, Any]:
+    """A mapping from YAML, or ``KEY=VALUE`` strings from the command line (each value read as YAML)."""
+    if isinstance(value, dict):
+        return dict(value)
+    items = [value] if isinstance(value, str) else list(value)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = str(item).partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise UserError(f"--{name.replace('_', '-')} takes KEY=VALUE pairs (e.g. depth=6), got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:  # not YAML: the text itself, as timm's own --model-kwargs would pass it
+            out[key.strip()] = text
+    return out
 
 
 def make_config(values: dict[str, Any], preset: Optional[str] = None) -> TrainConfig:

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..data.transforms import build_train_transform
-from ..models import check_model_sizes, create_model
+from ..models import check_model_sizes, constructor_kwargs, create_model
 from .evaluate import evaluate_classifier
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ class Objective:
         raise NotImplementedError
 
     def model_kwargs(self) -> dict[str, Any]:
-        """Extra timm keyword arguments from the config (``--patch-size``)."""
-        return {"patch_size": self.cfg.patch_size} if self.cfg.patch_size else {}
+        """Extra timm keyword arguments from the config (``--model-kwargs``, ``--patch-size``)."""
+        return constructor_kwargs(self.cfg.model_kwargs, self.cfg.patch_size)
 
     def loader_options(self) -> dict[str, Any]:
         """The opt-in loader savings of the config, as :func:`~efficienttrain.data.build_train_transform` arguments."""
