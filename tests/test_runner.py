@@ -305,3 +305,24 @@ def test_channels_last_run(tmp_path):
     # the model was moved to channels-last, so every --channels-last run failed at start-up.
     result = Trainer(tiny_config(tmp_path, epochs=1, channels_last=True)).run()
     assert result.completed
+
+
+def test_init_from_onto_other_class_names_starts_a_new_head(tmp_path):
+    from efficienttrain.models import classifier_param_names
+
+    from .conftest import make_image_folder
+
+    src = Trainer(tiny_config(tmp_path / "src", epochs=1)).run()  # the demo data's 10 classes
+    other = make_image_folder(tmp_path / "other", classes=10, per_class=2, size=32)  # 10 classes, other names
+    loaded = torch.load(src.output_dir / "last.pt", weights_only=True)
+    assert loaded["classes"] and loaded["classes"] != [f"class{c}" for c in range(10)]
+    for name in ("last.pt", "model.safetensors"):
+        for keep in (False, True):
+            cfg = tiny_config(tmp_path / f"dst-{name}-{keep}", epochs=1, data=str(other), init_from=str(src.output_dir / name), keep_head=keep, curriculum="none")
+            model = Trainer(cfg).setup().parts.model
+            head = classifier_param_names(model)
+            assert head
+            same = [torch.equal(model.state_dict()[k], loaded["model"][k]) for k in head]
+            assert all(same) if keep else not any(same)
+            stem = next(k for k in loaded["model"] if k.endswith("weight") and k not in head)
+            assert torch.equal(model.state_dict()[stem], loaded["model"][stem])  # the body is loaded either way

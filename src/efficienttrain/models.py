@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import UserError
 
-__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights", "constructor_kwargs", "RESERVED_MODEL_KWARGS"]
+__all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights", "classifier_param_names", "constructor_kwargs", "RESERVED_MODEL_KWARGS"]
 
 # Constructor arguments that other options own: --model-kwargs may not set them.
 RESERVED_MODEL_KWARGS = {"num_classes": "the dataset sets it", "img_size": "use --final-size", "drop_path_rate": "use --drop-path", "pretrained": "use --pretrained"}
@@ -192,16 +192,39 @@ def check_model_sizes(
         model.train(was_training)
 
 
-def load_weights(model: nn.Module, path: Any) -> list[str]:
+def classifier_param_names(model: nn.Module, *, weights_only: bool = False) -> list[str]:
+    """Names of the parameters of a timm model's classifier head (``get_classifier()``).
+
+    Args:
+        model: A timm model.
+        weights_only: Only the weight matrices (at least 2-D), not the biases.
+
+    Returns:
+        The names, in ``named_parameters`` order; empty for a model without a classifier.
+    """
+    get = getattr(model, "get_classifier", None)
+    if get is None:
+        return []
+    head = get()
+    heads = head if isinstance(head, (tuple, list)) else (head,)
+    ids = {id(p) for h in heads if isinstance(h, nn.Module) for p in h.parameters()}
+    return [n for n, p in model.named_parameters() if id(p) in ids and (p.dim() >= 2 or not weights_only)]
+
+
+def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]] = None, keep_head: bool = False) -> list[str]:
     """Initialise ``model`` from a checkpoint or safetensors file, for fine-tuning (``--init-from``).
 
     Tensors whose shape does not match (typically the classifier head of another dataset) are
-    skipped and left at their fresh initialisation. A runner checkpoint with EMA weights gives
-    its EMA weights.
+    skipped and left at their fresh initialisation. When the file names the classes it was trained
+    on and they differ from ``classes``, the classifier head starts fresh even if its shape fits
+    (a new label set gets a new head, as timm does), unless ``keep_head``. A runner checkpoint
+    with EMA weights gives its EMA weights.
 
     Args:
         model: The model to fill.
         path: An efficienttrain checkpoint (``.pt``), a plain state dict, or ``.safetensors``.
+        classes: The class names of the data ``model`` will train on, if known.
+        keep_head: Keep a fitting classifier head even for other class names (``--keep-head``).
 
     Returns:
         Names of the parameters left at their initialisation.
@@ -220,6 +243,9 @@ def load_weights(model: nn.Module, path: Any) -> list[str]:
     state = weights.ema or weights.model
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not keep_head and classes is not None and weights.classes is not None and list(weights.classes) != list(classes):
+        for name in classifier_param_names(model):
+            usable.pop(name, None)
     if not usable:
         raise UserError(
             f"no weights in {path} match the model; is it a checkpoint of the same architecture? "

@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -170,6 +170,7 @@ class Checkpoint:
         scaler: AMP grad-scaler state, if any.
         sessions: Provenance of every process that trained the run
             (:class:`~efficienttrain.provenance.Session` dicts).
+        classes: Names of the data's classes (``--init-from`` judges the head by them).
     """
 
     config: dict[str, Any]
@@ -192,6 +193,7 @@ class Checkpoint:
     ema: Optional[dict[str, Any]] = None
     scaler: Optional[dict[str, Any]] = None
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    classes: Optional[list[str]] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The dict written to disk (shallow: tensors are not copied)."""
@@ -389,6 +391,7 @@ class WeightsFile:
         final_size: Final input size, when recorded.
         num_classes: Classes, when recorded.
         model_name: timm model name, when recorded.
+        classes: Names of the classes the weights were trained on, when recorded.
     """
 
     path: Path
@@ -401,6 +404,7 @@ class WeightsFile:
     final_size: Optional[int] = None
     num_classes: Optional[int] = None
     model_name: Optional[str] = None
+    classes: Optional[list[str]] = None
 
 
 def checkpoint_epoch(ckpt: dict[str, Any], path: Optional[PathLike] = None) -> Optional[int]:
@@ -440,12 +444,14 @@ def _final_size(ckpt: dict[str, Any], config: dict[str, Any]) -> Optional[int]:
     return default_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
 
 
-MODEL_KWARGS_META = "model_kwargs"  # safetensors metadata key: the model's extra constructor arguments, as JSON
+# safetensors metadata keys holding JSON: the model's extra constructor arguments, the class names
+MODEL_KWARGS_META, CLASSES_META = "model_kwargs", "classes"
 
 
-def model_kwargs_meta(kwargs: dict[str, Any]) -> dict[str, str]:
-    """The safetensors metadata that records a model's extra constructor arguments (none if there are none)."""
-    return {MODEL_KWARGS_META: json.dumps(kwargs, sort_keys=True)} if kwargs else {}
+def weights_meta(model_kwargs: dict[str, Any], classes: Optional[Sequence[str]]) -> dict[str, str]:
+    """The safetensors metadata that lets a model be rebuilt (constructor arguments) and its head judged (class names)."""
+    meta = {MODEL_KWARGS_META: json.dumps(model_kwargs, sort_keys=True)} if model_kwargs else {}
+    return {**meta, CLASSES_META: json.dumps(list(classes))} if classes else meta
 
 
 def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
@@ -460,7 +466,8 @@ def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
         raise UserError(f"cannot read {path} as safetensors ({str(err).splitlines()[0]}); is the file complete?") from None
     number = {k: int(meta[k]) for k in ("num_classes", "final_size") if meta.get(k, "").isdigit()}
     config = {"model_kwargs": json.loads(meta[MODEL_KWARGS_META])} if MODEL_KWARGS_META in meta else {}
-    return WeightsFile(path, "safetensors", state, config=config, epoch=epoch_from_name(path), model_name=meta.get("model"), **number)
+    classes = json.loads(meta[CLASSES_META]) if CLASSES_META in meta else None
+    return WeightsFile(path, "safetensors", state, config=config, epoch=epoch_from_name(path), model_name=meta.get("model"), classes=classes, **number)
 
 
 def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFile:
@@ -497,6 +504,7 @@ def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFi
             final_size=_final_size(ckpt, config),
             num_classes=ckpt.get("num_classes"),
             model_name=config.get("model"),
+            classes=ckpt.get("classes"),
         )
     if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return WeightsFile(path, "state_dict", ckpt, epoch=epoch_from_name(path))

@@ -178,16 +178,6 @@ def resolve_checkpoints(paths: Sequence[PathLike]) -> list[Path]:
     return out
 
 
-def _classifier_param_names(model: nn.Module) -> list[str]:
-    get = getattr(model, "get_classifier", None)
-    if get is None:
-        return []
-    head = get()
-    heads = head if isinstance(head, (tuple, list)) else (head,)
-    ids = {id(p) for h in heads if isinstance(h, nn.Module) for p in h.parameters()}
-    return [n for n, p in model.named_parameters() if id(p) in ids and p.dim() >= 2]
-
-
 def infer_num_classes(name: str, state: dict[str, torch.Tensor]) -> Optional[int]:
     """Read the number of classes off the classifier weight of a timm state dict.
 
@@ -202,7 +192,7 @@ def infer_num_classes(name: str, state: dict[str, torch.Tensor]) -> Optional[int
     Raises:
         UserError: If ``name`` is not a timm model.
     """
-    from ..models import create_model
+    from ..models import classifier_param_names, create_model
 
     try:
         # On the meta device nothing is allocated, so the probe costs nothing even for big models.
@@ -212,7 +202,7 @@ def infer_num_classes(name: str, state: dict[str, torch.Tensor]) -> Optional[int
         raise
     except Exception:  # noqa: BLE001 - a model that cannot be built on meta: build it for real
         probe = create_model(name, 1000)
-    for param_name in _classifier_param_names(probe):
+    for param_name in classifier_param_names(probe, weights_only=True):
         if param_name in state:
             return int(state[param_name].shape[0])
     return None

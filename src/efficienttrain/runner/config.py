@@ -52,9 +52,10 @@ class TrainConfig:
     # model
     model: str = _opt("resnet18", "timm model name")
     pretrained: bool = _opt(False, "start from timm's pretrained weights (needs them cached locally)")
-    init_from: Optional[str] = _opt(None, "fine-tune from this checkpoint (.pt or .safetensors); a mismatched head is re-initialised")
+    init_from: Optional[str] = _opt(None, "fine-tune from this checkpoint (.pt or .safetensors); a head of another shape, or trained on other class names, starts fresh")
     drop_path: float = _opt(0.1, "stochastic depth rate")
     patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)")
+    keep_head: bool = _opt(False, "with --init-from: keep the source's classifier head (if its shape fits) even when the data's class names differ")
     model_kwargs: dict[str, Any] = _opt({}, "more arguments for the timm model's constructor, as KEY=VALUE (values read as YAML), e.g. depth=6 global_pool=avg")
     objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
     # curriculum
@@ -322,7 +323,7 @@ HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) 
 # The options by section, in the order of the fields: ``train --help`` groups its flags so.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
-    "model": ("model", "pretrained", "init_from", "drop_path", "patch_size", "model_kwargs", "objective"),
+    "model": ("model", "pretrained", "init_from", "keep_head", "drop_path", "patch_size", "model_kwargs", "objective"),
     "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
     "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
     "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "accum_steps"),

@@ -28,7 +28,7 @@ from ..cost import cost_between, curriculum_cost, pixel_cost
 from ..curricula import Curriculum, Settings
 from ..data.shrink import shrink_batch
 from ..provenance import SessionClock
-from ..rundir import model_kwargs_meta
+from ..rundir import weights_meta
 from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
@@ -350,7 +350,7 @@ class Trainer:
         parts = self._parts()
         cfg = self.cfg
         if cfg.safetensors:
-            meta = {"model": cfg.model, "num_classes": str(parts.data.num_classes), "final_size": str(parts.curriculum.final_size), **model_kwargs_meta(parts.objective.model_kwargs())}
+            meta = {"model": cfg.model, "num_classes": str(parts.data.num_classes), "final_size": str(parts.curriculum.final_size), **weights_meta(parts.objective.model_kwargs(), parts.data.classes)}
             parts.objective.export(parts.model, parts.run_dir, meta)
             if parts.optim.ema is not None:
                 parts.objective.export(parts.optim.ema.module, parts.run_dir, meta, ema=True)

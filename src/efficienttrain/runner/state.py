@@ -136,6 +136,7 @@ def make_checkpoint(cfg: "TrainConfig", parts: "TrainingParts", state: RunState,
         steps=step_signature(cfg, parts),
         objective=parts.objective.name,
         sessions=sessions,
+        classes=list(parts.data.classes),
     )
 
 
