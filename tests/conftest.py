@@ -16,6 +16,18 @@ os.environ.setdefault("CI", "1")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+def load_benchmark(script: str, module_name: str) -> Any:
+    """Import ``benchmarks/<script>`` (not a package) as ``module_name``, for tests of its functions."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(module_name, Path(__file__).resolve().parent.parent / "benchmarks" / script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def tiny_config(tmp_path: Path, **overrides: Any):
     """A config that trains resnet10t on 80 demo images at 32 px in a second or two per epoch."""
     from efficienttrain.runner.config import make_config

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def fit():
-    spec = importlib.util.spec_from_file_location("frontier_fit", ROOT / "benchmarks" / "frontier.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["frontier_fit"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("frontier.py", "frontier_fit")
 
 
 def test_isotonic_pools_violators(fit):
