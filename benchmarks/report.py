@@ -279,8 +279,8 @@ def speedup_rows(control: list[Point], targets: Sequence[tuple[str, Point]], rho
     for label, p in targets:
         r, lin = fit.reach(pchip, p.acc, p.compute), fit.reach(linear, p.acc, p.compute)
         iv = fit.interval(fit.bootstrap(seeds, p.accs, p.compute))
-        single = [f"{q.length:g}" for q in control if len(q.accs) < 2] + (["this run"] if len(p.accs) < 2 else [])
-        iv_text = iv.text() + (f"; 1 seed at control {', '.join(single)}: the interval misses their spread" if single else "")
+        single = [f"the control at {q.length:g}" for q in control if len(q.accs) < 2] + (["this point"] if len(p.accs) < 2 else [])
+        iv_text = iv.text() + (f"; 1 seed at {', '.join(single)}: the interval misses their spread" if single else "")
         bound = {"below": "<= ", "above": ">= "}.get(r.how, "")
         k = rho_for(p, rho)
         wall = r.speedup * k if k else None
