@@ -33,8 +33,10 @@ Groups (``E`` is ``--epochs``, 8 by default):
   a 1-epoch warm-up and gradient clipping at 1.0, ``E / 2`` epochs each. ``--data`` is a set made by
   ``benchmarks/make_subset.py --holdout``: the pilot trains on the rest of the training images and
   is scored on the held-out ones (``pilot-val/``), never on the validation set.
+* ``vit-small``: that ViT with the pilot's learning rate (``VIT_LR``), the ramp baseline against
+  EfficientTrain, 2 seeds; refused until the pilot has picked the lr.
 * ``vit`` / ``convnext``: the ramp baseline against EfficientTrain for ``deit_tiny_patch16_224``
-  (sizes rounded to multiples of 16) or ``convnext_atto``, 2 seeds.
+  (16-px patches, sizes rounded to multiples of 16; the CNN recipe) or ``convnext_atto``, 2 seeds.
 * ``ablations``: down-sampling instead of the crop, a linear size ramp at equal cost, the crop with
   constant RandAugment, and EfficientTrain++ at a budget of ``E / 1.5`` epochs.
 * ``cifar``: the ramp baseline and EfficientTrain on CIFAR-10 (``--data`` is the JPEG folder, with
@@ -43,12 +45,16 @@ Groups (``E`` is ``--epochs``, 8 by default):
   with replay 2, for their top-1 against the standard order.
 * ``decode``: EfficientTrain with and without ``--reduced-decode`` on full-size JPEGs decoded at
   every step (``--data`` is the set ``benchmarks/make_loader_data.py`` writes).
-* ``mae``: MAE pretraining of a ViT-Tiny with patch 8 at 112 px, without and with the curriculum
-  (labels unused, but for the k-NN monitor).
-* ``mae-finetune``: the same short supervised fine-tune of each MAE encoder, and from scratch.
-* ``transfer``: fine-tunes of the 8-epoch ramp-baseline and EfficientTrain checkpoints (and from
-  scratch) on a CIFAR-10 subset (``--data``, e.g. 500 images a class from
-  ``benchmarks/make_subset.py``) at 64 px, 5 epochs, 2 seeds.
+* ``mae``: MAE pretraining of the small-data ViT at 112 px, without and with the curriculum, with
+  MAE's recipe scaled to batch 64 (base lr 1.5e-4 at batch 256, 1 epoch of warm-up; labels unused,
+  but for the k-NN monitor).
+* ``mae-finetune``: one fine-tune recipe (MAE's, scaled: base lr 1e-3 at batch 256, layer decay
+  0.75, half an epoch of warm-up) for ``E / 2`` epochs from each MAE encoder (in ``--sources``) and
+  from scratch.
+* ``transfer``: fine-tunes of the best control's and EfficientTrain's 12-epoch checkpoints (seeds 1
+  and 2, in ``--sources``) and from scratch on a CIFAR-10 subset (``--data``, e.g. 500 images a
+  class from ``benchmarks/make_subset.py``) at 64 px, 5 epochs, lr 5e-4 with half an epoch of
+  warm-up; each fine-tune starts from its own seed's checkpoint and gets a new head.
 
 Then run ``benchmarks/report.py`` to write the tables and figures.
 """
@@ -91,39 +97,55 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "const-m9": {"curriculum": "none"},
 }
 EFFICIENTTRAIN: dict[str, Any] = {"curriculum": "efficienttrain"}
-# MAE pretraining: ViT-Tiny (deit_tiny's width and depth) with 8-px patches at 112 px, MAE's AdamW
-# betas, no drop-path; the k-NN monitor's bank is 2,000 evenly spaced training images.
-MAE: dict[str, Any] = {
-    "objective": "mae",
+# A ViT for small data (the deit_tiny pair with 16-px patches did not train): deit_tiny's width with
+# 6 blocks, 8-px patches and an average-pooled head, so 196 tokens at 112 px (100 and 144 in
+# EfficientTrain's stages at 80 and 96 px).
+VIT_SMALL_MODEL: dict[str, Any] = {
     "model": "deit_tiny_patch16_224",
-    "patch_size": 8,
+    "model_kwargs": {"depth": 6, "patch_size": 8, "global_pool": "avg"},
     "multiple_of": 8,
-    "lr": 1e-3,
+}
+# Its supervised recipe: AdamW (weight decay 0.05, label smoothing 0.1 and the rest of the CPU
+# preset), one epoch of warm-up, gradient clipping, light drop-path; the lr is the pilot's pick.
+VIT_SMALL: dict[str, Any] = {**VIT_SMALL_MODEL, "warmup_epochs": 1.0, "clip_grad": 1.0, "drop_path": 0.05}
+VIT_PILOT_LRS = (1.25e-4, 2.5e-4, 5e-4)
+# The pilot's pick ('vit-pilot', scored on held-out training images); None until it has run.
+VIT_LR: Optional[float] = None
+# MAE pretraining of the same ViT at 112 px with MAE's recipe scaled to batch 64: base lr 1.5e-4 at
+# batch 256 (so 3.75e-5), AdamW betas (0.9, 0.95), one epoch of warm-up, no drop-path. The k-NN
+# monitor's bank is 2,000 evenly spaced training images.
+MAE: dict[str, Any] = {
+    **VIT_SMALL_MODEL,
+    "objective": "mae",
+    "lr": None,
+    "base_lr": 1.5e-4,
+    "base_batch_size": 256,
+    "warmup_epochs": 1.0,
     "opt_betas": (0.9, 0.95),
     "drop_path": 0.0,
     "knn_bank": 2000,
     "safetensors": True,
 }
-# The same short supervised fine-tune for every encoder (and from scratch): 3 epochs at 112 px,
-# no curriculum, a lower learning rate than training from scratch.
-FINETUNE: dict[str, Any] = {"model": "deit_tiny_patch16_224", "patch_size": 8, "curriculum": "none", "lr": 5e-4, "epochs": 3}
-
-# Where the runs that fine-tunes start from are (the default --out).
-MAE_RUNS = "runs/evidence"
-# Transfer (paper Table 11, small): resnet10t fine-tuned at 64 px for 5 epochs on a CIFAR-10 subset.
-TRANSFER: dict[str, Any] = {"curriculum": "none", "final_size": 64, "preload_max_size": None, "val_split": "test", "epochs": 5}
-
-# A ViT for small data (issue: the deit_tiny pair did not train): deit_tiny's width with 6 blocks,
-# 8-px patches and an average-pooled head; AdamW, warm-up, clipping, light regularisation.
-VIT_SMALL: dict[str, Any] = {
-    "model": "deit_tiny_patch16_224",
-    "model_kwargs": {"depth": 6, "patch_size": 8, "global_pool": "avg"},
-    "multiple_of": 8,
-    "warmup_epochs": 1.0,
-    "clip_grad": 1.0,
-    "drop_path": 0.05,
+# One fine-tune for every MAE encoder and for the from-scratch reference (paper Table 10), after
+# MAE's fine-tune recipe scaled to batch 64: base lr 1e-3 at batch 256 (so 2.5e-4), layer decay
+# 0.75, drop-path 0.1, a short warm-up (half an epoch), no curriculum.
+FINETUNE: dict[str, Any] = {
+    **VIT_SMALL_MODEL,
+    "curriculum": "none",
+    "lr": None,
+    "base_lr": 1e-3,
+    "base_batch_size": 256,
+    "layer_decay": 0.75,
+    "drop_path": 0.1,
+    "warmup_epochs": 0.5,
 }
-VIT_PILOT_LRS = (1.25e-4, 2.5e-4, 5e-4)
+# Transfer (paper Table 11, small): resnet10t fine-tuned at 64 px on a CIFAR-10 subset, from the
+# 12-epoch checkpoints of the best control and of EfficientTrain (seeds 1 and 2, each fine-tune from
+# its own seed) and from scratch, with one fine-tune recipe: a quarter of the from-scratch lr and
+# half an epoch of warm-up. The new label set gets a new head (--init-from's rule).
+TRANSFER: dict[str, Any] = {"curriculum": "none", "final_size": 64, "preload_max_size": None, "val_split": "test", "epochs": 5, "lr": 5e-4, "warmup_epochs": 0.5}
+TRANSFER_SOURCES = ("const-m3-12ep", "et-12ep")
+TRANSFER_SEEDS = (1, 2)
 
 Run = tuple[str, dict[str, Any]]
 
@@ -181,7 +203,35 @@ def architecture_pair(prefix: str, model: str, epochs: int, multiple_of: int = 1
     ]
 
 
-def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
+def transformer_groups(epochs: int, sources: str) -> dict[str, list[Run]]:
+    """The ViT pilot and pair, MAE pretraining and its fine-tunes, and transfer (issue: the transformer half)."""
+    e = {"epochs": epochs}
+    mae_src = {"base": f"{sources}/mae-base-{_epochs(epochs)}/model.safetensors", "et": f"{sources}/mae-et-{_epochs(epochs)}/model.safetensors", "scratch": None}
+    out: dict[str, list[Run]] = {
+        "vit-pilot": [
+            (f"vit-pilot-lr{lr:g}-{_epochs(epochs / 2)}", {**CONTROLS["ramp"], **VIT_SMALL, "lr": lr, "epochs": epochs / 2, "val_split": "pilot-val", "seed": 0})
+            for lr in VIT_PILOT_LRS
+        ],
+        "mae": [(f"mae-{kind}-{_epochs(epochs)}", {**MAE, "curriculum": cur, **e}) for kind, cur in (("base", "none"), ("et", "efficienttrain"))],
+        "mae-finetune": [
+            (f"mae-finetune-{src}-{_epochs(epochs / 2)}-s0", {**FINETUNE, "epochs": epochs / 2, "seed": 0, **({"init_from": path} if path else {})})
+            for src, path in mae_src.items()
+        ],
+        "transfer": [
+            (f"transfer-{src}-s{s}", {**TRANSFER, "seed": s, "init_from": f"{sources}/{src}-s{s}/last.pt"}) for s in TRANSFER_SEEDS for src in TRANSFER_SOURCES
+        ]
+        + [(f"transfer-scratch-s{s}", {**TRANSFER, "seed": s}) for s in TRANSFER_SEEDS],
+    }
+    if VIT_LR is not None:
+        out["vit-small"] = [
+            (f"vit-small-{kind}-{_epochs(epochs)}-s{s}", {**settings, **VIT_SMALL, "lr": VIT_LR, **e, "seed": s})
+            for s in (0, 1)
+            for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))
+        ]
+    return out
+
+
+def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence") -> dict[str, list[Run]]:
     """The experiments by group: (run name, config overrides)."""
     e = {"epochs": epochs}
     out: dict[str, list[Run]] = {
@@ -189,10 +239,6 @@ def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
         + [(f"{k}-{_epochs(epochs)}-s0", {**CONTROLS[k], **e, "seed": 0}) for k in ("const-m3", "const-m6", "const-m9")],
         "vit": architecture_pair("vit", "deit_tiny_patch16_224", epochs, multiple_of=16),
         "convnext": architecture_pair("convnext", "convnext_atto", epochs),
-        "vit-pilot": [
-            (f"vit-pilot-lr{lr:g}-{_epochs(epochs / 2)}", {**CONTROLS["ramp"], **VIT_SMALL, "lr": lr, "epochs": epochs / 2, "val_split": "pilot-val", "seed": 0})
-            for lr in VIT_PILOT_LRS
-        ],
         "ablations": [
             ("ablation-downsample-bilinear", {**EFFICIENTTRAIN, **e, "crop_op": "bilinear"}),
             ("ablation-linear-ramp", {"curriculum": "linear", **e}),
@@ -208,17 +254,6 @@ def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
             (f"decode-{kind}-et-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "preload": False, "reduced_decode": kind == "reduced"})
             for kind in ("full", "reduced")
         ],
-        "mae": [(f"mae-{kind}-{_epochs(epochs)}", {**MAE, "curriculum": cur, **e}) for kind, cur in (("base", "none"), ("et", "efficienttrain"))],
-        "mae-finetune": [
-            (f"mae-finetune-{src}-s{s}", {**FINETUNE, "seed": s, **({"init_from": f"{MAE_RUNS}/mae-{src}-{_epochs(epochs)}/model.safetensors"} if src != "scratch" else {})})
-            for s in (0, 1)
-            for src in ("base", "et", "scratch")
-        ],
-        "transfer": [
-            (f"transfer-{src}-s{s}", {**TRANSFER, "seed": s, **({"init_from": f"{MAE_RUNS}/{src}-{_epochs(epochs)}-s0/last.pt"} if src != "scratch" else {})})
-            for s in (0, 1)
-            for src in ("ramp", "et", "scratch")
-        ],
     }
     out["etpp"] = [
         (f"etpp-b{budget:.3g}-s{s}", {"curriculum": "efficienttrain++", "epochs": round(budget, 4), "seed": s})
@@ -226,6 +261,7 @@ def groups(epochs: int, baseline: Optional[str]) -> dict[str, list[Run]]:
         for s in (0, 1, 2)
     ]
     out["m9"] = [(f"const-m9-{_epochs(epochs)}-s{s}", {**CONTROLS["const-m9"], **e, "seed": s}) for s in (0, 1, 2)]
+    out.update(transformer_groups(epochs, sources))
     if baseline is not None:
         out["frontier"] = frontier(baseline, epochs)
     return out
@@ -276,6 +312,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/evidence", help="where the runs are written")
     parser.add_argument("--epochs", type=int, default=8, help="E: the main length (default 8)")
     parser.add_argument("--baseline", default="auto", choices=["auto", *CONTROLS], help="the frontier's baseline (auto: the best control)")
+    parser.add_argument("--sources", default="runs/evidence", help="where the runs that fine-tunes start from are (mae-finetune, transfer)")
     parser.add_argument("--only", nargs="*", default=None, help="run only these run names")
     parser.add_argument("--list", action="store_true", help="print the run names of the groups and exit")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run")
@@ -286,7 +323,9 @@ def main() -> int:
     baseline: Optional[str] = args.baseline
     if "frontier" in args.group and baseline == "auto":
         baseline = None if args.list else best_control(out, args.epochs)
-    table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp")
+    if "vit-small" in args.group and VIT_LR is None:
+        parser.error("the small-data ViT's lr is not chosen yet: run --group vit-pilot on a --holdout set, then set VIT_LR in this script")
+    table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp", args.sources)
     if "peers" in args.group:
         if baseline not in CONTROLS:
             parser.error("the 'peers' group needs the best control: give --baseline, or finish the 'controls' group")

@@ -164,6 +164,26 @@ def test_ema_accum_clip_and_etpp(tmp_path):
     assert sizes <= {14, 23, 32}
 
 
+def test_layer_decay_scales_each_block_down_from_the_head(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, curriculum="none", epochs=1, layer_decay=0.5))
+    assert trainer.run().completed
+    optim = trainer.parts.optim
+    lrs = sorted({round(g["lr"] / optim.current_lr, 6) for g in optim.optimizer.param_groups})
+    # resnet10t: the stem, four stages and the head are six groups, each half the lr of the next.
+    assert lrs == [0.5**k for k in range(5, -1, -1)]
+    head = [g for g in optim.optimizer.param_groups if g["lr_scale"] == 1.0]
+    assert head and all(g["lr"] == optim.current_lr for g in head)
+
+
+def test_layer_decay_is_checked(tmp_path):
+    from efficienttrain.errors import UserError
+
+    with pytest.raises(UserError, match="--layer-decay must be in"):
+        tiny_config(tmp_path, layer_decay=1.5)
+    with pytest.raises(UserError, match="--layer-decay is for fine-tuning"):
+        tiny_config(tmp_path, objective="mae", model="deit_tiny_patch16_224", layer_decay=0.75)
+
+
 def test_bf16_autocast(tmp_path):
     # bf16 on a CPU is tested at the final size only: with torch 2.14's oneDNN we saw sporadic
     # non-finite gradients for 14-px inputs under CPU bf16 autocast (see docs/training.md).

@@ -88,6 +88,7 @@ class TrainConfig:
     warmup_lr: float = _opt(1e-6, "learning rate at the start of warm-up")
     min_lr: float = _opt(1e-6, "final learning rate of the cosine schedule")
     clip_grad: Optional[float] = _opt(None, "clip the gradient norm to this value")
+    layer_decay: Optional[float] = _opt(None, "layer-wise lr decay (timm's): each block down from the head gets this factor of the lr, e.g. 0.75 for fine-tuning a ViT")
     accum_steps: int = _opt(1, "gradient accumulation steps")
     # augmentation and regularisation (Table 14)
     randaugment: str = _opt("rand-m9-mstd0.5-inc1", "timm RandAugment config ('' disables); its magnitude follows the curriculum")
@@ -213,6 +214,8 @@ class TrainConfig:
             raise UserError("--knn-k, --decoder-dim, --decoder-depth and --decoder-heads must be at least 1, --knn-bank at least 0")
         if self.decoder_dim % 4:
             raise UserError(f"--decoder-dim must be a multiple of 4 (for the decoder's 2-D sine-cosine position embedding), got {self.decoder_dim}")
+        if self.layer_decay is not None:
+            raise UserError("--layer-decay is for fine-tuning; MAE pretraining trains every block at one lr: drop it, and give it to the fine-tune")
 
     def _validate_model_kwargs(self) -> None:
         from ..models import RESERVED_MODEL_KWARGS
@@ -276,6 +279,8 @@ class TrainConfig:
         self._validate_shrink_at()
         if self.replay < 1 or self.batch_size % self.replay:
             raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise UserError(f"--layer-decay must be in (0, 1] (1 is no decay), got {self.layer_decay}")
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise UserError(f"--crop-pct must be in (0, 1], got {self.crop_pct}")
         if self.extra:
@@ -326,7 +331,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "model": ("model", "pretrained", "init_from", "keep_head", "drop_path", "patch_size", "model_kwargs", "objective"),
     "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
     "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
-    "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "accum_steps"),
+    "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "layer_decay", "accum_steps"),
     "augmentation and regularisation (classification)": (
         "randaugment", "scale", "hflip", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob", "smoothing", "reprob", "crop_pct", "ema", "ema_decay",
     ),

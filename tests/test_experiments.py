@@ -1,0 +1,62 @@
+"""benchmarks/experiments.py: every run of every group is a config the runner accepts, and the
+transformer groups follow the recipes they name (MAE's scaled lr, one fine-tune recipe)."""
+
+from __future__ import annotations
+
+import pytest
+
+from efficienttrain.runner.config import make_config
+
+from .conftest import load_benchmark
+
+experiments = load_benchmark("experiments.py", "experiments_under_test")
+
+
+def config_of(group: str, name: str, values: dict):
+    base = experiments.CIFAR if group in ("cifar", "transfer") else experiments.IMAGENETTE
+    return make_config({**base, **values, "data": "demo", "output": "unused"}, preset="cpu")
+
+
+def test_every_run_is_a_valid_config(monkeypatch):
+    monkeypatch.setattr(experiments, "VIT_LR", 2.5e-4)
+    table = experiments.groups(8, "const-m3", "elsewhere")
+    assert "vit-small" in table
+    seen: dict[str, dict] = {}
+    for runs in table.values():
+        for name, values in runs:
+            # A name in two groups (const-m3-8ep-s0 is a control and a frontier point) is one run.
+            assert seen.setdefault(name, values) == values, f"{name} names two different runs"
+    for group, runs in table.items():
+        for name, values in runs:
+            config_of(group, name, values)
+
+
+def test_vit_small_needs_the_pilot_first(monkeypatch):
+    monkeypatch.setattr(experiments, "VIT_LR", None)
+    assert "vit-small" not in experiments.groups(8, None)
+
+
+def test_mae_pretraining_scales_mae_base_lr_to_the_batch():
+    (_, values), _ = experiments.groups(8, None)["mae"]
+    cfg = config_of("mae", "mae-base-8ep", values)
+    assert cfg.resolved_lr(1) == pytest.approx(1.5e-4 * 64 / 256)
+    assert cfg.resolved_warmup(8) >= 1.0
+
+
+def test_fine_tunes_share_one_recipe_and_start_from_their_sources():
+    runs = dict(experiments.groups(8, None, "src")["mae-finetune"])
+    assert set(runs) == {"mae-finetune-base-4ep-s0", "mae-finetune-et-4ep-s0", "mae-finetune-scratch-4ep-s0"}
+    recipes = [{k: v for k, v in values.items() if k != "init_from"} for values in runs.values()]
+    assert all(r == recipes[0] for r in recipes)
+    assert runs["mae-finetune-et-4ep-s0"]["init_from"] == "src/mae-et-8ep/model.safetensors"
+    assert "init_from" not in runs["mae-finetune-scratch-4ep-s0"]
+    cfg = config_of("mae-finetune", "x", recipes[0])
+    assert cfg.layer_decay == 0.75 and cfg.resolved_lr(1) == pytest.approx(2.5e-4)
+
+
+def test_each_transfer_fine_tune_starts_from_its_own_seed():
+    for name, values in experiments.groups(8, None, "src")["transfer"]:
+        seed = values["seed"]
+        assert name.endswith(f"-s{seed}")
+        if "scratch" not in name:
+            assert values["init_from"].endswith(f"-s{seed}/last.pt")
