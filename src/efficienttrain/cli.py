@@ -84,13 +84,13 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
 # -- train / probe ----------------------------------------------------------------------------
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (and --config FILE), as ``train`` and ``probe`` take them."""
-    from .runner.config import HELP, SECTIONS, field_type
+    from .runner.config import HELP, SECTIONS, field_type, flag_name
 
     p.add_argument("--config", metavar="FILE.yaml", default=None, help="YAML file of settings; flags override it")
     for section, names in SECTIONS.items():
         group = p.add_argument_group(section)
         for name in names:
-            flag = "--" + name.replace("_", "-")
+            flag = flag_name(name)
             kind = field_type(name)
             kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": HELP[name]}
             if kind.base is bool:
@@ -116,11 +116,12 @@ def _config_from_args(args: argparse.Namespace, own: tuple[str, ...] = ()) -> An
 
 def _note_ignored(cfg: Any, given: dict[str, Any]) -> None:
     """Say which given flags the chosen objective never reads (MAE ignores the classification recipe)."""
+    from .runner.config import flag_name
     from .runner.objectives import OBJECTIVES
 
     ignored = [name for name in OBJECTIVES[cfg.objective].ignored_options if name in given]
     if ignored:
-        flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+        flags = ", ".join(flag_name(name) for name in ignored)
         print(f"efficienttrain: note: --objective {cfg.objective} ignores {flags}", file=sys.stderr)
 
 

@@ -21,7 +21,7 @@ from ..data.datasets import default_final_size
 from ..data.shrink import SHRINK_AT, ShrinkPlan
 from ..errors import UserError
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType"]
+__all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType", "flag_name"]
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -270,7 +270,7 @@ class TrainConfig:
             raise UserError(f"Mixup/CutMix need an even --batch-size, got {self.batch_size}")
         for name in ("mixup", "cutmix", "smoothing", "reprob", "drop_path", "mixup_prob", "hflip"):
             if getattr(self, name) < 0:
-                raise UserError(f"--{name.replace('_', '-')} must be non-negative")
+                raise UserError(f"{flag_name(name)} must be non-negative")
         if self.objective == "mae":
             self._validate_mae()
         if self.patch_size is not None and self.patch_size < 1:
@@ -406,6 +406,11 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def flag_name(field: str) -> str:
+    """The command-line flag of a config field: ``model_kwargs`` is ``--model-kwargs``."""
+    return "--" + field.replace("_", "-")
+
+
 def parse_kwargs(name: str, value: Any) -> dict[str, Any]:
     """A mapping from YAML, or ``KEY=VALUE`` strings from the command line (each value read as YAML)."""
     if isinstance(value, dict):
@@ -415,7 +420,7 @@ def parse_kwargs(name: str, value: Any) -> dict[str, Any]:
     for item in items:
         key, eq, text = str(item).partition("=")
         if not eq or not key.strip().isidentifier():
-            raise UserError(f"--{name.replace('_', '-')} takes KEY=VALUE pairs (e.g. depth=6), got {item!r}")
+            raise UserError(f"{flag_name(name)} takes KEY=VALUE pairs (e.g. depth=6), got {item!r}")
         try:
             out[key.strip()] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:  # not YAML: the text itself, as timm's own --model-kwargs would pass it
