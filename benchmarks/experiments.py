@@ -193,13 +193,13 @@ def peers(epochs: int, baseline: str, final_size: int, model: str) -> list[Run]:
     ]
 
 
-def architecture_pair(prefix: str, model: str, epochs: int, multiple_of: int = 1) -> list[Run]:
-    """The ramp baseline and EfficientTrain for another model, 2 seeds."""
-    extra = {"model": model, "multiple_of": multiple_of, "epochs": epochs}
+def architecture_pair(prefix: str, epochs: int, settings: dict[str, Any]) -> list[Run]:
+    """The ramp baseline and EfficientTrain for another model (``settings``: its model and recipe), 2 seeds."""
+    extra = {**settings, "epochs": epochs}
     return [
-        (f"{prefix}-{kind}-{_epochs(epochs)}-s{s}", {**settings, **extra, "seed": s})
+        (f"{prefix}-{kind}-{_epochs(epochs)}-s{s}", {**control, **extra, "seed": s})
         for s in (0, 1)
-        for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))
+        for kind, control in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))
     ]
 
 
@@ -223,11 +223,7 @@ def transformer_groups(epochs: int, sources: str) -> dict[str, list[Run]]:
         + [(f"transfer-scratch-s{s}", {**TRANSFER, "seed": s}) for s in TRANSFER_SEEDS],
     }
     if VIT_LR is not None:
-        out["vit-small"] = [
-            (f"vit-small-{kind}-{_epochs(epochs)}-s{s}", {**settings, **VIT_SMALL, "lr": VIT_LR, **e, "seed": s})
-            for s in (0, 1)
-            for kind, settings in (("ramp", CONTROLS["ramp"]), ("et", EFFICIENTTRAIN))
-        ]
+        out["vit-small"] = architecture_pair("vit-small", epochs, {**VIT_SMALL, "lr": VIT_LR})
     return out
 
 
@@ -237,8 +233,8 @@ def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence")
     out: dict[str, list[Run]] = {
         "controls": [(f"ramp-{_epochs(epochs)}-s{s}", {**CONTROLS["ramp"], **e, "seed": s}) for s in (0, 1)]
         + [(f"{k}-{_epochs(epochs)}-s0", {**CONTROLS[k], **e, "seed": 0}) for k in ("const-m3", "const-m6", "const-m9")],
-        "vit": architecture_pair("vit", "deit_tiny_patch16_224", epochs, multiple_of=16),
-        "convnext": architecture_pair("convnext", "convnext_atto", epochs),
+        "vit": architecture_pair("vit", epochs, {"model": "deit_tiny_patch16_224", "multiple_of": 16}),
+        "convnext": architecture_pair("convnext", epochs, {"model": "convnext_atto", "multiple_of": 1}),
         "ablations": [
             ("ablation-downsample-bilinear", {**EFFICIENTTRAIN, **e, "crop_op": "bilinear"}),
             ("ablation-linear-ramp", {"curriculum": "linear", **e}),
