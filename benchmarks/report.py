@@ -246,11 +246,18 @@ def frontier_table(named: Sequence[tuple[str, list[Point]]]) -> tuple[list[str],
     return lines, rows
 
 
-def load_rho(path: Path) -> dict[str, float]:
-    """rho per schedule from benchmarks/step_time.py (control's seconds per FLOP over the schedule's)."""
-    if not path.is_file():
-        return {}
-    return {name: float(v["rho"]) for name, v in json.loads(path.read_text())["schedules"].items()}
+def load_rho(paths: Sequence[Path]) -> dict[str, float]:
+    """rho per schedule from benchmarks/step_time.py results (control's seconds per FLOP over the schedule's).
+
+    Each result's rho is against the control timed in the same rounds, so results combine; for a
+    schedule timed twice, the first path given wins.
+    """
+    rho: dict[str, float] = {}
+    for path in paths:
+        if path.is_file():
+            for name, v in json.loads(path.read_text())["schedules"].items():
+                rho.setdefault(name, float(v["rho"]))
+    return rho
 
 
 def _kind(name: str) -> str:
@@ -522,11 +529,18 @@ def pair_sections(runs: dict[str, Run], epochs: int, figs: Path) -> Section:
     return md, result
 
 
+def step_time_paths(given: Optional[Sequence[str]]) -> list[Path]:
+    """The step-time results to read: those given, else every one in benchmarks/results."""
+    if given:
+        return [Path(p) for p in given]
+    return sorted((ROOT / "benchmarks" / "results").glob("step_time*.json"), key=lambda p: (p.name != "step_time.json", p.name))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs/evidence")
     parser.add_argument("--epochs", type=int, default=8, help="E, the main length")
-    parser.add_argument("--step-time", default=str(ROOT / "benchmarks" / "results" / "step_time.json"), help="benchmarks/step_time.py's result (rho)")
+    parser.add_argument("--step-time", nargs="+", default=None, help="benchmarks/step_time.py's results (rho); default: every benchmarks/results/step_time*.json, step_time.json first")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
     args = parser.parse_args()
@@ -535,7 +549,7 @@ def main() -> None:
     md: list[str] = [f"Validation split: {VAL_IMAGES} images (one image = {100 / VAL_IMAGES:.2f} points). ± after a single top-1 is its binomial "
                      "standard error; after a mean, half the range over seeds. A difference under two standard errors is a tie.", ""]  # fmt: skip
     result: dict[str, Any] = {}
-    for section_md, section in (frontier_section(runs, args.epochs, figs, load_rho(Path(args.step_time))), pair_sections(runs, args.epochs, figs)):
+    for section_md, section in (frontier_section(runs, args.epochs, figs, load_rho(step_time_paths(args.step_time))), pair_sections(runs, args.epochs, figs)):
         md += section_md
         result.update(section)
     md += ["## Provenance of every run", "", *provenance_table(runs), ""]

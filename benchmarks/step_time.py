@@ -14,6 +14,9 @@ one pass of its curriculum, to set beside runs that ran alone.
 Usage (on a quiet machine; about 15 minutes with the defaults)::
 
     python benchmarks/step_time.py --data ../shared/data/imagenette-dev --schedules const-m3-8ep et-8ep
+
+Each result holds its own control, so a later measurement of one more schedule (with the control
+again, ``--name step_time_NAME``) adds to the earlier ones without mixing machines' moods.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--train-images", type=int, default=8474, help="training images, for the predicted wall time (Imagenette-dev: 8474)")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--name", default="step_time", help="file stem of the result (NAME.json, NAME.md); benchmarks/report.py reads every step_time*.json")
     args = parser.parse_args()
     from efficienttrain.provenance import git_state, machine_info, software_versions
 
@@ -123,9 +127,9 @@ def main() -> int:
     result = summarise(configs, times, args.schedules[0], args.train_images)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "step_time.json").write_text(json.dumps({"meta": meta, "schedules": result}, indent=2))
+    (out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "schedules": result}, indent=2))
     text = markdown(result, meta)
-    (out / "step_time.md").write_text(text)
+    (out / f"{args.name}.md").write_text(text)
     print(text)
     return 0
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from .conftest import load_benchmark
@@ -51,3 +54,15 @@ def test_measured_wall_speedup_uses_only_runs_that_ran_alone(report):
     assert report.measured_wall_speedup(control, shared) is None
     assert report.measured_wall_speedup([control[0], pt("c8", [80.0], [20.0], [False])], et) is None
     assert report.measured_wall_speedup(control, pt("hi", [90.0], [5.0], [True])) is None  # above the control: no time to reach
+
+
+def test_rho_from_several_step_time_results(report, tmp_path):
+    """Each step-time result carries its own control; they combine, the first given wins a repeat."""
+    first, second = tmp_path / "step_time.json", tmp_path / "step_time_peers.json"
+    first.write_text(json.dumps({"schedules": {"const-m3-8ep": {"rho": 1.0}, "et-8ep": {"rho": 0.98}}}))
+    second.write_text(json.dumps({"schedules": {"const-m3-8ep": {"rho": 1.0}, "et-8ep": {"rho": 0.5}, "peer-composer-10.17ep": {"rho": 1.12}}}))
+    rho = report.load_rho([first, second, tmp_path / "missing.json"])
+    assert rho == {"const-m3-8ep": 1.0, "et-8ep": 0.98, "peer-composer-10.17ep": 1.12}
+    point = report.Point("peer-composer-10.17ep", 10.17, [77.0], [1.0], [1e15], [True])
+    assert report.rho_for(point, rho) == 1.12
+    assert report.step_time_paths(["a.json", "b.json"]) == [Path("a.json"), Path("b.json")]
