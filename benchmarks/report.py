@@ -471,7 +471,7 @@ def frontier_section(runs: dict[str, Run], epochs: int, figs: Path, rho: dict[st
            "the linear fit joins its points with straight lines in compute. The interval resamples the seeds of every point "
            "(4,000 resamples). The validation images are the same in every run, so their own sampling error (SE above) is not in it. "
            "A wall-time speedup is the compute speedup times rho, the control's seconds per FLOP over the schedule's, measured in "
-           "interleaved rounds (benchmarks/results/step_time.md); the last column is the wall-time ratio measured directly, from only the runs that ran alone on each side (their seeds can differ).", ""]  # fmt: skip
+           "interleaved rounds (benchmarks/results/step_time*.md, each schedule against the control timed in the same rounds); the last column is the wall-time ratio measured directly, from only the runs that ran alone on each side (their seeds can differ).", ""]  # fmt: skip
     result.update(frontier=rows, speedups=sp)
     peer_md, peer = peer_section(control, named, sp)
     md += peer_md
