@@ -60,3 +60,15 @@ def test_each_transfer_fine_tune_starts_from_its_own_seed():
         assert name.endswith(f"-s{seed}")
         if "scratch" not in name:
             assert values["init_from"].endswith(f"-s{seed}/last.pt")
+
+
+def test_every_vit_run_trains_in_bf16_and_the_rest_as_before(monkeypatch):
+    """The small ViT's runs share one precision (VIT_PRECISION); the ConvNet runs keep fp32."""
+    monkeypatch.setattr(experiments, "VIT_LR", 2.5e-4)
+    table = experiments.groups(8, "const-m3", "src")
+    for group in ("vit-pilot", "vit-small", "mae", "mae-finetune"):
+        for name, values in table[group]:
+            assert config_of(group, name, values).amp == "bf16", name
+    for group in ("frontier", "convnext", "transfer"):
+        for name, values in table[group]:
+            assert config_of(group, name, values).amp == "auto", name
