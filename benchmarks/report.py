@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import frontier as fit  # noqa: E402  (benchmarks/frontier.py)
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 CONTROL_LABELS = {"ramp": "ramp baseline (no crop, RandAugment ramp)", "const-m3": "constant m=3", "const-m6": "constant m=6", "const-m9": "constant m=9 (paper's baseline)"}
 COMPUTE_FILE = "compute.json"
 # other_busy_cores above this: the run shared the machine, its time is not quoted. Runs that ran alone
@@ -533,7 +534,7 @@ def step_time_paths(given: Optional[Sequence[str]]) -> list[Path]:
     """The step-time results to read: those given, else every one in benchmarks/results."""
     if given:
         return [Path(p) for p in given]
-    return sorted((ROOT / "benchmarks" / "results").glob("step_time*.json"), key=lambda p: (p.name != "step_time.json", p.name))
+    return sorted(RESULTS.glob("step_time*.json"), key=lambda p: (p.name != "step_time.json", p.name))
 
 
 def main() -> None:
@@ -541,7 +542,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/evidence")
     parser.add_argument("--epochs", type=int, default=8, help="E, the main length")
     parser.add_argument("--step-time", nargs="+", default=None, help="benchmarks/step_time.py's results (rho); default: every benchmarks/results/step_time*.json, step_time.json first")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
     args = parser.parse_args()
     runs = load_runs(Path(args.runs))
