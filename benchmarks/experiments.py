@@ -33,8 +33,8 @@ Groups (``E`` is ``--epochs``, 8 by default):
   a 1-epoch warm-up and gradient clipping at 1.0, ``E / 2`` epochs each. ``--data`` is a set made by
   ``benchmarks/make_subset.py --holdout``: the pilot trains on the rest of the training images and
   is scored on the held-out ones (``pilot-val/``), never on the validation set.
-* ``vit-small``: that ViT with the pilot's learning rate (``VIT_LR``), the ramp baseline against
-  EfficientTrain, 2 seeds; refused until the pilot has picked the lr.
+* ``vit-small``: that ViT with the pilot's learning rate (the runner's ``vit-small`` preset), the
+  ramp baseline against EfficientTrain, 2 seeds.
 * ``vit`` / ``convnext``: the ramp baseline against EfficientTrain for ``deit_tiny_patch16_224``
   (16-px patches, sizes rounded to multiples of 16; the CNN recipe) or ``convnext_atto``, 2 seeds.
 * ``ablations``: down-sampling instead of the crop, a linear size ramp at equal cost, the crop with
@@ -69,6 +69,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from efficienttrain.runner.config import PRESETS
+
 # The main setting: resnet10t at 112 px on the CPU preset (batch 64, AdamW, lr 2e-3), images
 # decoded once and shrunk to a 128-px shorter side while loading (the eval transform resizes to
 # 128 and centre-crops 112).
@@ -97,25 +99,16 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "const-m9": {"curriculum": "none"},
 }
 EFFICIENTTRAIN: dict[str, Any] = {"curriculum": "efficienttrain"}
-# A ViT for small data (the deit_tiny pair with 16-px patches did not train): deit_tiny's width with
-# 6 blocks, 8-px patches and an average-pooled head, so 196 tokens at 112 px (100 and 144 in
-# EfficientTrain's stages at 80 and 96 px).
-VIT_SMALL_MODEL: dict[str, Any] = {
-    "model": "deit_tiny_patch16_224",
-    "model_kwargs": {"depth": 6, "patch_size": 8, "global_pool": "avg"},
-    "multiple_of": 8,
-}
-# Every ViT run (pilot, pair, MAE, fine-tunes) trains under bf16 autocast: this CPU has AMX, and in
-# ABBA probes of the ViT at 112 px (`efficienttrain probe --amp none|bf16`,
-# benchmarks/results/vit_amp_probe.md) a step with its loader took 1.2x-2.1x less time in bf16.
-# Weights and optimiser state stay fp32; both arms of every pair run alike.
-VIT_PRECISION: dict[str, Any] = {"amp": "bf16"}
-# Its supervised recipe: AdamW (weight decay 0.05, label smoothing 0.1 and the rest of the CPU
-# preset), one epoch of warm-up, gradient clipping, light drop-path; the lr is the pilot's pick.
-VIT_SMALL: dict[str, Any] = {**VIT_SMALL_MODEL, **VIT_PRECISION, "warmup_epochs": 1.0, "clip_grad": 1.0, "drop_path": 0.05}
+# A ViT for small data (the deit_tiny pair with 16-px patches did not train): the runner's
+# ``vit-small`` preset (deit_tiny's width, 6 blocks, 8-px patches, an average-pooled head, so 196
+# tokens at 112 px and 100 and 144 in EfficientTrain's stages at 80 and 96 px; AdamW, one epoch of
+# warm-up, gradient clipping, bf16 autocast). The pilot varies its lr; the pair uses the pilot's pick,
+# which the preset carries. Every ViT run (pilot, pair, MAE, fine-tunes) shares its model and its
+# precision (bf16: 1.2x-2.1x less time per step in ABBA probes, benchmarks/results/vit_amp_probe.md).
+VIT_SMALL: dict[str, Any] = {k: v for k, v in PRESETS["vit-small"].items() if k != "lr"}
+VIT_SMALL_MODEL: dict[str, Any] = {k: VIT_SMALL[k] for k in ("model", "model_kwargs", "multiple_of")}
+VIT_PRECISION: dict[str, Any] = {"amp": VIT_SMALL["amp"]}
 VIT_PILOT_LRS = (1.25e-4, 2.5e-4, 5e-4)
-# The pilot's pick ('vit-pilot', scored on held-out training images); None until it has run.
-VIT_LR: Optional[float] = None
 # MAE pretraining of the same ViT at 112 px with MAE's recipe scaled to batch 64: base lr 1.5e-4 at
 # batch 256 (so 3.75e-5), AdamW betas (0.9, 0.95), one epoch of warm-up, no drop-path. The k-NN
 # monitor's bank is 2,000 evenly spaced training images.
@@ -229,8 +222,7 @@ def transformer_groups(epochs: int, sources: str) -> dict[str, list[Run]]:
         ]
         + [(f"transfer-scratch-s{s}", {**TRANSFER, "seed": s}) for s in TRANSFER_SEEDS],
     }
-    if VIT_LR is not None:
-        out["vit-small"] = architecture_pair("vit-small", epochs, {**VIT_SMALL, "lr": VIT_LR})
+    out["vit-small"] = architecture_pair("vit-small", epochs, PRESETS["vit-small"])
     return out
 
 
@@ -326,8 +318,6 @@ def main() -> int:
     baseline: Optional[str] = args.baseline
     if "frontier" in args.group and baseline == "auto":
         baseline = None if args.list else best_control(out, args.epochs)
-    if "vit-small" in args.group and VIT_LR is None:
-        parser.error("the small-data ViT's lr is not chosen yet: run --group vit-pilot on a --holdout set, then set VIT_LR in this script")
     table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp", args.sources)
     if "peers" in args.group:
         if baseline not in CONTROLS:

@@ -481,10 +481,10 @@ def frontier_section(runs: dict[str, Run], epochs: int, figs: Path, rho: dict[st
     return md, result
 
 
-def _pair_specs(runs: dict[str, Run], e: int, mae_lengths: Sequence[int]) -> list[tuple[str, str, list[tuple[str, str]], Any]]:
-    """(key, title, [(run, label)], reference) of every pair-style section."""
-    def arch(prefix: str) -> list[tuple[str, str]]:
-        return [(f"{prefix}-{k}-{e}ep-s{s}", f"{label}, seed {s}") for k, label in (("ramp", "ramp baseline"), ("et", "EfficientTrain")) for s in (0, 1)]
+def _pair_specs(runs: dict[str, Run], e: int, lengths: dict[str, list[float]]) -> list[tuple[str, str, list[tuple[str, str]], Any]]:
+    """(key, title, [(run, label)], reference) of every pair-style section (``lengths``: :func:`run_lengths`)."""
+    def arch(prefix: str, n: int = e) -> list[tuple[str, str]]:
+        return [(f"{prefix}-{k}-{n}ep-s{s}", f"{label}, seed {s}") for k, label in (("ramp", "ramp baseline"), ("et", "EfficientTrain")) for s in (0, 1, 2)]
 
     same_seed_ramp = lambda n: n.replace("-et-", "-ramp-")  # noqa: E731
     et0 = f"et-{e}ep-s0"
@@ -493,37 +493,69 @@ def _pair_specs(runs: dict[str, Run], e: int, mae_lengths: Sequence[int]) -> lis
          [(f"ramp-{e}ep-s{s}", f"ramp baseline, seed {s}") for s in (0, 1, 2)] + [(f"et-{e}ep-s{s}", f"EfficientTrain, seed {s}") for s in (0, 1, 2)],
          lambda n: n.replace("et-", "ramp-", 1) if n.startswith("et-") else n),
         ("vit", "ViT pair (deit_tiny_patch16_224 at 112 px, sizes multiples of 16)", arch("vit"), same_seed_ramp),
+        *[(f"vit_small_{n}ep", f"ViT pair (--preset vit-small at 112 px, {n} epochs)", arch("vit-small", n), same_seed_ramp) for n in lengths["vit-small"]],
         ("convnext", "ConvNeXt pair (convnext_atto at 112 px)", arch("convnext"), same_seed_ramp),
         ("ablations", "Ablations (one seed)", [(et0, "EfficientTrain")] + [(n, n.replace("ablation-", "")) for n in runs if n.startswith("ablation-")], et0),
         ("loader", "Loader paths (one seed; against EfficientTrain seed 0)", [(et0, "EfficientTrain (standard order)"), (f"loader-augment-at-size-{e}ep-s0", "augment at B"), (f"loader-replay2-{e}ep-s0", "replay 2")], et0),
         ("decode", "Reduced-scale decode (full-size JPEGs decoded every step)", [(f"decode-full-et-{e}ep-s0", "full decode"), (f"decode-reduced-et-{e}ep-s0", "reduced decode")], f"decode-full-et-{e}ep-s0"),
         *[(f"mae_{n}ep", f"MAE pretraining, {n} epochs (k-NN top-1 of frozen features)", [(f"mae-base-{n}ep", "MAE"), (f"mae-et-{n}ep", "MAE + EfficientTrain")], f"mae-base-{n}ep")
-          for n in mae_lengths],
-        ("mae_finetune", "MAE encoders fine-tuned (3 epochs, same recipe)", [(f"mae-finetune-{src}-s{s}", f"from {src}, seed {s}") for s in (0, 1) for src in ("base", "et", "scratch")], lambda n: re.sub(r"-(et|scratch)-", "-base-", n)),
+          for n in lengths["mae"]],
+        *[(f"mae_finetune_{n}ep", f"MAE encoders and from scratch, fine-tuned for {n} epochs with one recipe",
+           [(f"mae-finetune-{src}-{n}ep-s{s}", f"from {label}, seed {s}") for s in (0, 1) for src, label in (("base", "MAE"), ("et", "MAE + EfficientTrain"), ("scratch", "scratch"))],
+           lambda name: re.sub(r"-(et|scratch)-", "-base-", name)) for n in lengths["mae-finetune"]],
         ("cifar", "CIFAR-10 at 64 px", [(f"cifar-ramp-{e}ep-s0", "ramp baseline"), (f"cifar-et-{e}ep-s0", "EfficientTrain")], f"cifar-ramp-{e}ep-s0"),
-        ("transfer", "Transfer to a CIFAR-10 subset (5 epochs at 64 px, 10,000 test images)", [(f"transfer-{src}-s{s}", f"from {src}, seed {s}") for s in (0, 1) for src in ("ramp", "et", "scratch")], lambda n: re.sub(r"-(et|scratch)-", "-ramp-", n)),
+        ("transfer", "Transfer to a CIFAR-10 subset (5 epochs at 64 px, 10,000 test images; against the control's checkpoint of the same seed)",
+         [(f"transfer-{src}-s{s}", f"from {label}, seed {s}") for s in (1, 2) for src, label in TRANSFER_SOURCES],
+         lambda n: re.sub(r"-(et-12ep|scratch)-", "-const-m3-12ep-", n)),
+        ("transfer_first_round", "Transfer, first round (8-epoch seed-0 checkpoints, the from-scratch recipe, the Imagenette head kept)",
+         [("transfer-ramp-s0", "from the ramp baseline, seed 0"), ("transfer-et-s0", "from EfficientTrain, seed 0")], "transfer-ramp-s0"),
     ]
 
 
-def mae_lengths(runs: dict[str, Run]) -> list[int]:
-    """The MAE pretraining lengths with both runs (``mae-base-<n>ep`` and ``mae-et-<n>ep``)."""
-    found = [re.fullmatch(r"mae-base-(\d+)ep", n) for n in runs]
-    return sorted(int(m.group(1)) for m in found if m and f"mae-et-{m.group(1)}ep" in runs)
+# The patterns of the run families whose length varies, and the run that must exist beside each.
+LENGTH_PATTERNS = {
+    "mae": (r"mae-base-(\d+(?:\.\d+)?)ep", "mae-et-{n}ep"),
+    "mae-finetune": (r"mae-finetune-base-(\d+(?:\.\d+)?)ep-s0", "mae-finetune-scratch-{n}ep-s0"),
+    "vit-small": (r"vit-small-ramp-(\d+(?:\.\d+)?)ep-s0", "vit-small-et-{n}ep-s0"),
+    "vit-pilot": (r"vit-pilot-lr[0-9.e-]+-(\d+(?:\.\d+)?)ep", None),
+}
+TRANSFER_SOURCES = (("const-m3-12ep", "the constant-m3 control (12 epochs)"), ("et-12ep", "EfficientTrain (12 epochs)"), ("scratch", "scratch"))
+PILOT_VAL_IMAGES = 800  # benchmarks/make_subset.py --holdout 80: 80 training images of each of 10 classes
+
+
+def run_lengths(runs: dict[str, Run]) -> dict[str, list[float]]:
+    """Each length-varying family's lengths (:data:`LENGTH_PATTERNS`) found with the run it pairs with."""
+    out: dict[str, list[float]] = {}
+    for family, (pattern, partner) in LENGTH_PATTERNS.items():
+        found = {m.group(1) for m in (re.fullmatch(pattern, n) for n in runs) if m}
+        out[family] = sorted((float(n) if "." in n else int(n)) for n in found if partner is None or partner.format(n=n) in runs)
+    return out
+
+
+def pilot_spec(runs: dict[str, Run], n: float) -> tuple[str, str, list[tuple[str, str]], Any]:
+    """The ViT lr pilot at ``n`` epochs, against the lr the ``vit-small`` preset ships."""
+    from efficienttrain.runner.config import PRESETS
+
+    rows = sorted((name, f"lr {runs[name].summary.config['lr']:g}") for name in runs if re.fullmatch(rf"vit-pilot-lr[0-9.e-]+-{n}ep", name))
+    return (f"vit_pilot_{n}ep", f"ViT lr pilot ({n} epochs, ramp control, scored on {PILOT_VAL_IMAGES} held-out training images)",
+            rows, f"vit-pilot-lr{PRESETS['vit-small']['lr']:g}-{n}ep")  # fmt: skip
 
 
 def pair_sections(runs: dict[str, Run], epochs: int, figs: Path) -> Section:
     """The ViT/ConvNeXt pairs, ablations, loader paths, MAE (every length found) and transfer: whichever have runs."""
     md: list[str] = []
     result: dict[str, Any] = {}
-    lengths = mae_lengths(runs)
-    for key, title, rows, ref in _pair_specs(runs, epochs, lengths):
+    lengths = run_lengths(runs)
+    specs = [pilot_spec(runs, n) for n in lengths["vit-pilot"]] + _pair_specs(runs, epochs, lengths)
+    for key, title, rows, ref in specs:
         present = [n for n, _ in rows if n in runs]
         if len(present) >= 2 and (callable(ref) or any(n != ref for n in present)):
-            n_val = 10000 if key in ("cifar", "transfer") else VAL_IMAGES
-            lines, data = pair_table(runs, rows, ref, n_val, tokens=key == "vit" or key.startswith("mae_") and key != "mae_finetune")
+            n_val = 10000 if key.startswith(("cifar", "transfer")) else PILOT_VAL_IMAGES if key.startswith("vit_pilot") else VAL_IMAGES
+            tokens = key == "vit" or key.startswith(("vit_small", "vit_pilot")) or key.startswith("mae_") and not key.startswith("mae_finetune")
+            lines, data = pair_table(runs, rows, ref, n_val, tokens=tokens)
             md += [f"## {title}", "", *lines, ""]
             result[key] = data
-    for mae_epochs in lengths[-1:]:  # the figure shows the longest pretraining
+    for mae_epochs in lengths["mae"][-1:]:  # the figure shows the longest pretraining
         mae = [runs[f"mae-base-{mae_epochs}ep"], runs[f"mae-et-{mae_epochs}ep"]]
         plot_runs([r.path for r in mae], figs / "mae_knn.png", labels=[f"MAE ({mae[0].minutes:.1f} min)", f"MAE + EfficientTrain ({mae[1].minutes:.1f} min)"],
                   title=f"MAE, ViT-Tiny patch 8 at 112 px, {mae_epochs} epochs: k-NN top-1 of frozen features")  # fmt: skip

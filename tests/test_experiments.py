@@ -17,8 +17,7 @@ def config_of(group: str, name: str, values: dict):
     return make_config({**base, **values, "data": "demo", "output": "unused"}, preset="cpu")
 
 
-def test_every_run_is_a_valid_config(monkeypatch):
-    monkeypatch.setattr(experiments, "VIT_LR", 2.5e-4)
+def test_every_run_is_a_valid_config():
     table = experiments.groups(8, "const-m3", "elsewhere")
     assert "vit-small" in table
     seen: dict[str, dict] = {}
@@ -31,9 +30,17 @@ def test_every_run_is_a_valid_config(monkeypatch):
             config_of(group, name, values)
 
 
-def test_vit_small_needs_the_pilot_first(monkeypatch):
-    monkeypatch.setattr(experiments, "VIT_LR", None)
-    assert "vit-small" not in experiments.groups(8, None)
+def test_the_vit_pair_is_the_pilot_recipe_at_the_preset_lr():
+    """The pair trains the pilot's recipe (the vit-small preset) at the lr the preset ships; the pilot varies only the lr."""
+    table = experiments.groups(8, None)
+    pilot = {name: config_of("vit-pilot", name, values) for name, values in table["vit-pilot"]}
+    lr = make_config({"data": "demo"}, preset="vit-small").lr
+    assert lr in experiments.VIT_PILOT_LRS
+    (picked,) = [cfg for cfg in pilot.values() if cfg.lr == lr]
+    _, pair_values = table["vit-small"][0]
+    pair = config_of("vit-small", "pair", pair_values)
+    differ = {"epochs", "val_split", "output", "name"}
+    assert {k: v for k, v in vars(pair).items() if k not in differ} == {k: v for k, v in vars(picked).items() if k not in differ}
 
 
 def test_mae_pretraining_scales_mae_base_lr_to_the_batch():
@@ -62,9 +69,8 @@ def test_each_transfer_fine_tune_starts_from_its_own_seed():
             assert values["init_from"].endswith(f"-s{seed}/last.pt")
 
 
-def test_every_vit_run_trains_in_bf16_and_the_rest_as_before(monkeypatch):
+def test_every_vit_run_trains_in_bf16_and_the_rest_as_before():
     """The small ViT's runs share one precision (VIT_PRECISION); the ConvNet runs keep fp32."""
-    monkeypatch.setattr(experiments, "VIT_LR", 2.5e-4)
     table = experiments.groups(8, "const-m3", "src")
     for group in ("vit-pilot", "vit-small", "mae", "mae-finetune"):
         for name, values in table[group]:

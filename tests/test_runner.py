@@ -241,6 +241,22 @@ def test_yaml_config_and_unknown_keys(tmp_path):
         make_config({}, preset="gpu-cluster")
 
 
+def test_the_vit_small_preset_trains_its_vit_and_yields_to_explicit_values(tmp_path):
+    """``--preset vit-small`` builds the small-data ViT (6 blocks, 8-px patches, avg pool) with its recipe; flags still win."""
+    cfg = make_config({"data": "demo", "lr": 1e-4}, preset="vit-small")
+    assert cfg.lr == 1e-4 and cfg.amp == "bf16" and cfg.clip_grad == 1.0 and cfg.warmup_epochs == 1.0 and cfg.batch_size == 64
+    out = tmp_path / "vit"
+    argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "vit-small", "--data", "demo", "--demo-per-class", "4",
+            "--demo-val-per-class", "2", "--demo-image-size", "32", "--epochs", "1", "--final-size", "32", "--batch-size", "8",
+            "--workers", "0", "--output", str(out), "--no-progress"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    state = load_checkpoint(out / "last.pt")["model"]
+    assert state["patch_embed.proj.weight"].shape[-2:] == (8, 8)
+    assert not any(k.startswith("blocks.6.") for k in state) and any(k.startswith("blocks.5.") for k in state)
+    assert "fc_norm.weight" in state  # the average-pooled head normalises the pooled tokens
+
+
 def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path):
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "12",

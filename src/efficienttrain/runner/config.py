@@ -136,7 +136,7 @@ class TrainConfig:
     progress: Optional[bool] = _opt(None, "show a progress bar (default: when attached to a terminal)")
     trace: bool = _opt(False, "every rank writes its per-step curriculum settings and final weight checksum (debugging, tests)")
     plot: Optional[str] = _opt(None, "write an accuracy-vs-wall-time plot of this run to this PNG")
-    preset: Optional[str] = _opt(None, "start from a preset: paper (default values) or cpu")
+    preset: Optional[str] = _opt(None, "start from a preset: paper (default values), cpu (a 2-core machine) or vit-small (a small ViT on small data)")
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- derived values ---------------------------------------------------------------------
@@ -304,22 +304,34 @@ def _field_names() -> list[str]:
 # The CPU preset fits realistic runs on a 2-core machine: smaller batches with a learning rate
 # that is not scaled down to nothing, weaker regularisation for the short schedules such
 # machines afford, and the paper's augmentation otherwise.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    "cpu": {
-        "batch_size": 64,
-        "lr": 2e-3,
-        "warmup_epochs": None,
-        "drop_path": 0.05,
-        "mixup": 0.1,
-        "cutmix": 0.0,
-        "reprob": 0.1,
-        "scale": (0.25, 1.0),
-        "workers": 1,
-        "threads": None,
-    },
+_CPU_PRESET: dict[str, Any] = {
+    "batch_size": 64,
+    "lr": 2e-3,
+    "warmup_epochs": None,
+    "drop_path": 0.05,
+    "mixup": 0.1,
+    "cutmix": 0.0,
+    "reprob": 0.1,
+    "scale": (0.25, 1.0),
+    "workers": 1,
+    "threads": None,
 }
-
+# A ViT that trains from scratch on small data on that machine: deit_tiny's width (192) with 6
+# blocks, 8-px patches and an average-pooled head, so 196 tokens at 112 px. AdamW at the pilot's lr
+# (the best of 1.25e-4, 2.5e-4 and 5e-4 on 800 training images held out from training: the "ViT lr
+# pilot" table of benchmarks/results/evidence.md), one epoch of warm-up, gradient clipping at 1.0,
+# bf16 autocast (1.6x faster on a CPU with AMX; --amp none turns it off). The rest is the CPU preset.
+_VIT_SMALL_PRESET: dict[str, Any] = {
+    **_CPU_PRESET,
+    "model": "deit_tiny_patch16_224",
+    "model_kwargs": {"depth": 6, "patch_size": 8, "global_pool": "avg"},
+    "multiple_of": 8,
+    "amp": "bf16",
+    "lr": 5e-4,
+    "warmup_epochs": 1.0,
+    "clip_grad": 1.0,
+}
+PRESETS: dict[str, dict[str, Any]] = {"paper": {}, "cpu": _CPU_PRESET, "vit-small": _VIT_SMALL_PRESET}
 
 
 # Help text of every option, from the fields' metadata.
@@ -433,7 +445,7 @@ def make_config(values: dict[str, Any], preset: Optional[str] = None) -> TrainCo
 
     Args:
         values: Field values; unknown keys are an error.
-        preset: ``paper``, ``cpu`` or ``None``.
+        preset: ``paper``, ``cpu``, ``vit-small`` or ``None``.
 
     Returns:
         The config.
