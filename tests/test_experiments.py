@@ -67,6 +67,7 @@ def test_each_transfer_fine_tune_starts_from_its_own_seed():
         assert name.endswith(f"-s{seed}")
         if "scratch" not in name:
             assert values["init_from"].endswith(f"-s{seed}/last.pt")
+            assert values["new_head"]  # CIFAR-10's labels are not Imagenette's, whatever the source file records
 
 
 def test_every_vit_run_trains_in_bf16_and_the_rest_as_before():

@@ -362,3 +362,13 @@ def test_init_from_onto_other_class_names_starts_a_new_head(tmp_path):
             assert all(same) if keep else not any(same)
             stem = next(k for k in loaded["model"] if k.endswith("weight") and k not in head)
             assert torch.equal(model.state_dict()[stem], loaded["model"][stem])  # the body is loaded either way
+    # A file that names no classes (a plain state dict) keeps a fitting head, unless --new-head.
+    plain = tmp_path / "plain.pt"
+    torch.save(loaded["model"], plain)
+    for new in (False, True):
+        cfg = tiny_config(tmp_path / f"dst-plain-{new}", epochs=1, data=str(other), init_from=str(plain), new_head=new, curriculum="none")
+        model = Trainer(cfg).setup().parts.model
+        same = [torch.equal(model.state_dict()[k], loaded["model"][k]) for k in classifier_param_names(model)]
+        assert not any(same) if new else all(same)
+    with pytest.raises(ValueError, match="contradict"):
+        tiny_config(tmp_path / "both", init_from=str(plain), keep_head=True, new_head=True)

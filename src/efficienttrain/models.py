@@ -211,7 +211,7 @@ def classifier_param_names(model: nn.Module, *, weights_only: bool = False) -> l
     return [n for n, p in model.named_parameters() if id(p) in ids and (p.dim() >= 2 or not weights_only)]
 
 
-def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]] = None, keep_head: bool = False) -> list[str]:
+def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]] = None, keep_head: bool = False, new_head: bool = False) -> list[str]:
     """Initialise ``model`` from a checkpoint or safetensors file, for fine-tuning (``--init-from``).
 
     Tensors whose shape does not match (typically the classifier head of another dataset) are
@@ -225,6 +225,8 @@ def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]
         path: An efficienttrain checkpoint (``.pt``), a plain state dict, or ``.safetensors``.
         classes: The class names of the data ``model`` will train on, if known.
         keep_head: Keep a fitting classifier head even for other class names (``--keep-head``).
+        new_head: Start the classifier head fresh in any case (``--new-head``): for files that name
+            no classes, whose head would otherwise be kept when it fits.
 
     Returns:
         Names of the parameters left at their initialisation.
@@ -243,7 +245,8 @@ def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]
     state = weights.ema or weights.model
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not keep_head and classes is not None and weights.classes is not None and list(weights.classes) != list(classes):
+    other_labels = classes is not None and weights.classes is not None and list(weights.classes) != list(classes)
+    if new_head or (other_labels and not keep_head):
         for name in classifier_param_names(model):
             usable.pop(name, None)
     if not usable:

@@ -176,7 +176,7 @@ def _build_model(
 ) -> nn.Module:
     model = objective.build_model(data.num_classes, curriculum.final_size)
     if cfg.init_from and fresh_run:
-        fresh = load_weights(model, cfg.init_from, classes=data.classes, keep_head=cfg.keep_head)
+        fresh = load_weights(model, cfg.init_from, classes=data.classes, keep_head=cfg.keep_head, new_head=cfg.new_head)
         more = "..." if len(fresh) > 4 else ""
         log(f"initialised from {cfg.init_from}" + (f" (re-initialised: {', '.join(fresh[:4])}{more})" if fresh else ""))
     model.to(runtime.device)

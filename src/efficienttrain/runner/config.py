@@ -56,6 +56,7 @@ class TrainConfig:
     drop_path: float = _opt(0.1, "stochastic depth rate")
     patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)")
     keep_head: bool = _opt(False, "with --init-from: keep the source's classifier head (if its shape fits) even when the data's class names differ")
+    new_head: bool = _opt(False, "with --init-from: start the classifier head fresh even when the file names no classes (files from before class names were recorded)")
     model_kwargs: dict[str, Any] = _opt({}, "more arguments for the timm model's constructor, as KEY=VALUE (values read as YAML), e.g. depth=6 global_pool=avg")
     objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
     # curriculum
@@ -276,6 +277,8 @@ class TrainConfig:
         if self.patch_size is not None and self.patch_size < 1:
             raise UserError(f"--patch-size must be positive, got {self.patch_size}")
         self._validate_model_kwargs()
+        if self.keep_head and self.new_head:
+            raise UserError("--keep-head and --new-head contradict each other: give one")
         self._validate_shrink_at()
         if self.replay < 1 or self.batch_size % self.replay:
             raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
@@ -340,7 +343,7 @@ HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) 
 # The options by section, in the order of the fields: ``train --help`` groups its flags so.
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
-    "model": ("model", "pretrained", "init_from", "keep_head", "drop_path", "patch_size", "model_kwargs", "objective"),
+    "model": ("model", "pretrained", "init_from", "keep_head", "new_head", "drop_path", "patch_size", "model_kwargs", "objective"),
     "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
     "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
     "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "layer_decay", "accum_steps"),
