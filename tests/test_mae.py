@@ -125,6 +125,12 @@ def test_mae_run_checkpoints_resumes_exactly_and_exports_an_encoder(tmp_path):
     assert "head.weight" not in weights
 
 
+def test_mae_under_bf16_autocast_scores_its_knn_monitor(tmp_path):
+    """The evidence runs pretrain under bf16 (VIT_PRECISION): the k-NN monitor must score there too."""
+    result = Trainer(mae_config(tmp_path, workers=0, amp="bf16", epochs=1)).run()
+    assert result.completed and 0 <= result.history[-1]["top1"] <= 100
+
+
 def test_bad_mae_input_is_one_line_and_exit_2(tmp_path, capsys):
     base = ["train", "--objective", "mae", "--data", "demo", "--demo-per-class", "4", "--demo-image-size", "32", "--epochs", "1",
             "--batch-size", "8", "--workers", "0", "--no-progress"]  # fmt: skip

@@ -92,13 +92,21 @@ def knn_accuracy(
         return torch.cat(feats), torch.cat(labels)
 
     bank_f, bank_y = extract(bank)
+    q_f, q_y = extract(queries)
+    # Under a bf16 autocast the similarities would come out in bf16 (too coarse to rank neighbours,
+    # and scatter_add_ refuses to add them to float32 votes): score in float32.
+    with torch.autocast(device.type, enabled=False):
+        return _knn_votes(q_f, q_y, bank_f, bank_y, num_classes, k, temperature)
+
+
+def _knn_votes(q_f: torch.Tensor, q_y: torch.Tensor, bank_f: torch.Tensor, bank_y: torch.Tensor, num_classes: int, k: int, temperature: float) -> dict[str, float]:
+    """Top-1 and top-5 (percent) of the weighted vote of each query's ``k`` nearest bank features."""
     top = min(5, num_classes)
     hits = torch.zeros(2, dtype=torch.float64)
-    q_f, q_y = extract(queries)
     for start in range(0, q_f.shape[0], 256):
         f, y = q_f[start : start + 256], q_y[start : start + 256]
         sims, idx = (f @ bank_f.T).topk(min(k, bank_f.shape[0]), dim=1)
-        votes = torch.zeros(f.shape[0], num_classes, device=device).scatter_add_(1, bank_y[idx], (sims / temperature).exp())
+        votes = torch.zeros(f.shape[0], num_classes, device=f.device).scatter_add_(1, bank_y[idx], (sims / temperature).exp())
         ranked = votes.topk(top, dim=1).indices
         hits[0] += ranked[:, 0].eq(y).sum().item()
         hits[1] += ranked.eq(y.unsqueeze(1)).any(dim=1).sum().item()
