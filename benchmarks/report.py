@@ -536,7 +536,8 @@ def pilot_spec(runs: dict[str, Run], n: float) -> tuple[str, str, list[tuple[str
     """The ViT lr pilot at ``n`` epochs, against the lr the ``vit-small`` preset ships."""
     from efficienttrain.runner.config import PRESETS
 
-    rows = sorted((name, f"lr {runs[name].summary.config['lr']:g}") for name in runs if re.fullmatch(rf"vit-pilot-lr[0-9.e-]+-{n}ep", name))
+    pattern = LENGTH_PATTERNS["vit-pilot"][0]
+    rows = sorted((name, f"lr {runs[name].summary.config['lr']:g}") for name in runs if (m := re.fullmatch(pattern, name)) and m.group(1) == str(n))
     return (f"vit_pilot_{n}ep", f"ViT lr pilot ({n} epochs, ramp control, scored on {PILOT_VAL_IMAGES} held-out training images)",
             rows, f"vit-pilot-lr{PRESETS['vit-small']['lr']:g}-{n}ep")  # fmt: skip
 

@@ -14,6 +14,7 @@ one pass of its curriculum, to set beside runs that ran alone.
 Usage (on a quiet machine; about 15 minutes with the defaults)::
 
     python benchmarks/step_time.py --data ../shared/data/imagenette-dev --schedules const-m3-8ep et-8ep
+    python benchmarks/step_time.py --data ../shared/data/imagenette-dev --epochs 16 --schedules vit-small-ramp-16ep vit-small-et-16ep --name step_time_vit
 
 Each result holds its own control, so a later measurement of one more schedule (with the control
 again, ``--name step_time_NAME``) adds to the earlier ones without mixing machines' moods.
@@ -36,12 +37,16 @@ import experiments  # noqa: E402  (the run settings live there once)
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def schedule_configs(names: list[str], data: str) -> dict[str, Any]:
-    """The TrainConfig of each named run of benchmarks/experiments.py (any seed: they time alike)."""
+def schedule_configs(names: list[str], data: str, epochs: int = 8) -> dict[str, Any]:
+    """The TrainConfig of each named run of benchmarks/experiments.py (any seed: they time alike).
+
+    ``epochs`` is the length the group tables are made for (``--epochs`` of experiments.py), so
+    that names such as ``vit-small-ramp-16ep`` are found.
+    """
     from efficienttrain.runner.config import make_config
 
-    table = experiments.groups(8, "const-m3")
-    table["peers"] = experiments.peers(8, "const-m3", experiments.IMAGENETTE["final_size"], experiments.IMAGENETTE["model"])
+    table = experiments.groups(epochs, "const-m3")
+    table["peers"] = experiments.peers(epochs, "const-m3", experiments.IMAGENETTE["final_size"], experiments.IMAGENETTE["model"])
     known = {name.rsplit("-s", 1)[0]: values for runs in table.values() for name, values in runs}
     missing = [n for n in names if n not in known]
     if missing:
@@ -68,13 +73,14 @@ def measure(configs: dict[str, Any], rounds: int, batches: int, warmup: int) -> 
 def summarise(configs: dict[str, Any], times: dict[str, dict[int, list[float]]], control: str, train_images: int) -> dict[str, Any]:
     """Per schedule: median time and FLOPs per image at each size, seconds per FLOP, rho."""
     from efficienttrain.cost import training_flops
-    from efficienttrain.models import create_model
     from efficienttrain.runner.build import build_curriculum
+    from efficienttrain.runner.objectives import make_objective
 
     out: dict[str, Any] = {}
     for name, cfg in configs.items():
         cur = build_curriculum(cfg)
-        flops = training_flops(create_model(cfg.model, 10).train(), cur.sizes)
+        # The run's own model (its --model-kwargs included: a 6-block, 8-px-patch ViT is not timm's default)
+        flops = training_flops(make_objective(cfg).build_model(10, cur.final_size).train(), cur.sizes)
         epochs = {s: sum(st.epochs for st in cur.stages if st.size == s) for s in cur.sizes}
         t = {s: statistics.median(v) for s, v in times[name].items()}
         seconds = sum(epochs[s] * t[s] for s in epochs)
@@ -109,6 +115,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--schedules", nargs="+", default=["const-m3-8ep", "et-8ep"], help="run names of benchmarks/experiments.py without the seed; the first is the control")
+    parser.add_argument("--epochs", type=int, default=8, help="the length of the named runs (experiments.py's --epochs), e.g. 16 for vit-small-ramp-16ep")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
@@ -118,7 +125,7 @@ def main() -> int:
     args = parser.parse_args()
     from efficienttrain.provenance import git_state, machine_info, software_versions
 
-    configs = schedule_configs(args.schedules, args.data)
+    configs = schedule_configs(args.schedules, args.data, args.epochs)
     load_start = round(os.getloadavg()[0], 2)
     times = measure(configs, args.rounds, args.batches, args.warmup)
     commit, dirty = git_state()
