@@ -352,15 +352,35 @@ def token_prediction(run: Run) -> Optional[float]:
     return curriculum_cost(Curriculum.from_dict(cfg["curriculum_spec"]), cost).speedup
 
 
+def rho_speedup(r: Run, ref: Optional[Run], rho: dict[str, float]) -> Optional[tuple[float, float, float]]:
+    """(wall-time speedup, compute ratio, rho) of ``r`` against ``ref`` through the schedule's measured rho, if timed.
+
+    Only when ``ref``'s schedule was the control of those rounds (its rho is 1 by definition):
+    rho against another control would not be the ratio to ``ref``.
+    """
+    k = rho.get(re.sub(r"-s\d+$", "", r.name))
+    if k is None or ref is None or ref is r or rho.get(re.sub(r"-s\d+$", "", ref.name)) != 1.0 or not r.flops or not ref.flops:
+        return None
+    return ref.flops / r.flops * k, ref.flops / r.flops, k
+
+
 def pair_table(
-    runs: dict[str, Run], rows: Sequence[tuple[str, str]], reference: Union[str, Callable[[str], str]], n: int = VAL_IMAGES, tokens: bool = False
+    runs: dict[str, Run],
+    rows: Sequence[tuple[str, str]],
+    reference: Union[str, Callable[[str], str]],
+    n: int = VAL_IMAGES,
+    tokens: bool = False,
+    rho: Optional[dict[str, float]] = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """One line per run: top-1 ± SE, time, speedup against its reference (quoted only when both timings are clean).
 
     ``reference`` is a run name, or a function from a run's name to its reference's (seed-matched pairs).
+    With ``rho`` (benchmarks/step_time.py), a last column gives the wall-time speedup as the compute
+    ratio times the schedule's measured rho, which does not need the runs to have run alone.
     """
     theory = "theoretical (tokens)" if tokens else "theoretical (pixels)"
-    lines = [f"| run | top-1 (± SE) | training time (min) | speedup vs reference | {theory} | against the reference |", "|---|---|---|---|---|---|"]
+    head = f"| run | top-1 (± SE) | training time (min) | speedup vs reference | {theory} | against the reference |"
+    lines = [head + (" wall-time speedup (compute ratio x rho) |" if rho else ""), "|---|---|---|---|---|---|" + ("---|" if rho else "")]
     data = []
     for name, label in rows:
         r = runs.get(name)
@@ -371,10 +391,12 @@ def pair_table(
         sp = ref.summary.train_time_s / r.summary.train_time_s if ref and clean else None
         against = verdict(r.top1, ref.top1, n) if ref and r is not ref else "-"
         predicted = token_prediction(r) if tokens else r.summary.theoretical_speedup
+        via = rho_speedup(r, ref, rho or {})
         data.append({"run": name, "label": label, "top1": r.top1, "se": se(r.top1, n), "minutes": r.minutes, "speedup": sp, "predicted": predicted,
-                     "versus_reference": against, "timing_clean": r.timing_clean})  # fmt: skip
+                     "versus_reference": against, "timing_clean": r.timing_clean, "rho_speedup": via[0] if via else None})  # fmt: skip
         sp_txt = f"{sp:.2f}x" if sp is not None else ("-" if r is ref else "not quoted (shared machine)")
-        lines.append(f"| {label} | {fmt_acc(r.top1, n)} | {r.minutes:.1f} | {sp_txt} | {predicted:.2f}x | {against} |")
+        via_txt = (f" {via[0]:.2f}x ({via[1]:.2f}x x {via[2]:.3f}) |" if via else (" - |" if r is ref else " rho not measured |")) if rho else ""
+        lines.append(f"| {label} | {fmt_acc(r.top1, n)} | {r.minutes:.1f} | {sp_txt} | {predicted:.2f}x | {against} |" + via_txt)
     return lines, data
 
 
@@ -542,8 +564,11 @@ def pilot_spec(runs: dict[str, Run], n: float) -> tuple[str, str, list[tuple[str
             rows, f"vit-pilot-lr{PRESETS['vit-small']['lr']:g}-{n}ep")  # fmt: skip
 
 
-def pair_sections(runs: dict[str, Run], epochs: int, figs: Path) -> Section:
-    """The ViT/ConvNeXt pairs, ablations, loader paths, MAE (every length found) and transfer: whichever have runs."""
+def pair_sections(runs: dict[str, Run], epochs: int, figs: Path, rho: Optional[dict[str, float]] = None) -> Section:
+    """The ViT/ConvNeXt pairs, ablations, loader paths, MAE (every length found) and transfer: whichever have runs.
+
+    ``rho`` (benchmarks/step_time.py's results) adds the wall-time speedup through rho to the pairs whose schedules were timed.
+    """
     md: list[str] = []
     result: dict[str, Any] = {}
     lengths = run_lengths(runs)
@@ -553,7 +578,9 @@ def pair_sections(runs: dict[str, Run], epochs: int, figs: Path) -> Section:
         if len(present) >= 2 and (callable(ref) or any(n != ref for n in present)):
             n_val = 10000 if key.startswith(("cifar", "transfer")) else PILOT_VAL_IMAGES if key.startswith("vit_pilot") else VAL_IMAGES
             tokens = key == "vit" or key.startswith(("vit_small", "vit_pilot")) or key.startswith("mae_") and not key.startswith("mae_finetune")
-            lines, data = pair_table(runs, rows, ref, n_val, tokens=tokens)
+            schedules = {re.sub(r"-s\d+$", "", n) for n in present}
+            timed = {k: v for k, v in (rho or {}).items() if k in schedules}
+            lines, data = pair_table(runs, rows, ref, n_val, tokens=tokens, rho=timed if len(timed) >= 2 and 1.0 in timed.values() else None)
             md += [f"## {title}", "", *lines, ""]
             result[key] = data
     for mae_epochs in lengths["mae"][-1:]:  # the figure shows the longest pretraining
@@ -583,7 +610,8 @@ def main() -> None:
     md: list[str] = [f"Validation split: {VAL_IMAGES} images (one image = {100 / VAL_IMAGES:.2f} points). ± after a single top-1 is its binomial "
                      "standard error; after a mean, half the range over seeds. A difference under two standard errors is a tie.", ""]  # fmt: skip
     result: dict[str, Any] = {}
-    for section_md, section in (frontier_section(runs, args.epochs, figs, load_rho(step_time_paths(args.step_time))), pair_sections(runs, args.epochs, figs)):
+    rho = load_rho(step_time_paths(args.step_time))
+    for section_md, section in (frontier_section(runs, args.epochs, figs, rho), pair_sections(runs, args.epochs, figs, rho)):
         md += section_md
         result.update(section)
     md += ["## Provenance of every run", "", *provenance_table(runs), ""]

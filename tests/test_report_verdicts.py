@@ -82,3 +82,18 @@ def test_pair_sections_find_every_length_and_the_transfer_reference(report):
     rows, ref = specs["transfer"]
     assert {n for n, _ in rows} == {f"transfer-{src}-s{s}" for src in ("const-m3-12ep", "et-12ep", "scratch") for s in (1, 2)}
     assert ref("transfer-et-12ep-s2") == ref("transfer-scratch-s2") == "transfer-const-m3-12ep-s2"
+
+
+def test_rho_speedup_needs_the_reference_as_the_control_of_the_rounds(report):
+    """Wall time through rho = compute ratio x rho, only against the control those rounds timed."""
+    from types import SimpleNamespace
+
+    ramp = SimpleNamespace(name="vit-small-ramp-16ep-s1", flops=3.0e15)
+    et = SimpleNamespace(name="vit-small-et-16ep-s1", flops=2.0e15)
+    rho = {"vit-small-ramp-16ep": 1.0, "vit-small-et-16ep": 0.9}
+    wall, compute, k = report.rho_speedup(et, ramp, rho)
+    assert (compute, k) == (1.5, 0.9) and wall == pytest.approx(1.35)
+    assert report.rho_speedup(ramp, ramp, rho) is None
+    # et-8ep's rho was measured against const-m3, not against the ramp baseline: no figure.
+    other = {"const-m3-8ep": 1.0, "et-8ep": 0.98}
+    assert report.rho_speedup(SimpleNamespace(name="et-8ep-s0", flops=1e15), SimpleNamespace(name="ramp-8ep-s0", flops=2e15), other) is None
