@@ -586,7 +586,7 @@ def pair_sections(runs: dict[str, Run], epochs: int, figs: Path, rho: Optional[d
     for mae_epochs in lengths["mae"][-1:]:  # the figure shows the longest pretraining
         mae = [runs[f"mae-base-{mae_epochs}ep"], runs[f"mae-et-{mae_epochs}ep"]]
         plot_runs([r.path for r in mae], figs / "mae_knn.png", labels=[f"MAE ({mae[0].minutes:.1f} min)", f"MAE + EfficientTrain ({mae[1].minutes:.1f} min)"],
-                  title=f"MAE, ViT-Tiny patch 8 at 112 px, {mae_epochs} epochs: k-NN top-1 of frozen features")  # fmt: skip
+                  title=f"MAE, {mae[0].summary.config.get('model_kwargs', {}).get('depth', 12)}-block ViT, patch 8 at 112 px, {mae_epochs} epochs: k-NN top-1 of frozen features")  # fmt: skip
     return md, result
 
 
