@@ -193,7 +193,7 @@ class Point:
 def frontier_points(runs: dict[str, Run], kind: str, length: str = r"(\d+(?:\.\d+)?)ep") -> list[Point]:
     """The points of one schedule: runs named ``<kind>-<length>-s<seed>``, grouped over seeds."""
     points = []
-    for name in sorted({re.sub(r"-s\d+$", "", n) for n in runs if re.fullmatch(re.escape(kind) + "-" + length + r"-s\d+", n)}):
+    for name in sorted({schedule_of(n) for n in runs if re.fullmatch(re.escape(kind) + "-" + length + r"-s\d+", n)}):
         m = re.fullmatch(re.escape(kind) + "-" + length, name)
         rs = [r for r in group(runs, name) if r.flops is not None]
         if m and rs:
@@ -259,6 +259,11 @@ def load_rho(paths: Sequence[Path]) -> dict[str, float]:
             for name, v in json.loads(path.read_text())["schedules"].items():
                 rho.setdefault(name, float(v["rho"]))
     return rho
+
+
+def schedule_of(name: str) -> str:
+    """A run's schedule: its name without the seed (``vit-small-et-16ep-s1`` -> ``vit-small-et-16ep``)."""
+    return re.sub(r"-s\d+$", "", name)
 
 
 def _kind(name: str) -> str:
@@ -358,8 +363,8 @@ def rho_speedup(r: Run, ref: Optional[Run], rho: dict[str, float]) -> Optional[t
     Only when ``ref``'s schedule was the control of those rounds (its rho is 1 by definition):
     rho against another control would not be the ratio to ``ref``.
     """
-    k = rho.get(re.sub(r"-s\d+$", "", r.name))
-    if k is None or ref is None or ref is r or rho.get(re.sub(r"-s\d+$", "", ref.name)) != 1.0 or not r.flops or not ref.flops:
+    k = rho.get(schedule_of(r.name))
+    if k is None or ref is None or ref is r or rho.get(schedule_of(ref.name)) != 1.0 or not r.flops or not ref.flops:
         return None
     return ref.flops / r.flops * k, ref.flops / r.flops, k
 
@@ -578,7 +583,7 @@ def pair_sections(runs: dict[str, Run], epochs: int, figs: Path, rho: Optional[d
         if len(present) >= 2 and (callable(ref) or any(n != ref for n in present)):
             n_val = 10000 if key.startswith(("cifar", "transfer")) else PILOT_VAL_IMAGES if key.startswith("vit_pilot") else VAL_IMAGES
             tokens = key == "vit" or key.startswith(("vit_small", "vit_pilot")) or key.startswith("mae_") and not key.startswith("mae_finetune")
-            schedules = {re.sub(r"-s\d+$", "", n) for n in present}
+            schedules = {schedule_of(n) for n in present}
             timed = {k: v for k, v in (rho or {}).items() if k in schedules}
             lines, data = pair_table(runs, rows, ref, n_val, tokens=tokens, rho=timed if len(timed) >= 2 and 1.0 in timed.values() else None)
             md += [f"## {title}", "", *lines, ""]
