@@ -91,6 +91,26 @@ def summarise(configs: dict[str, Any], times: dict[str, dict[int, list[float]]],
         }  # fmt: skip
     for name in out:
         out[name]["rho"] = out[control]["seconds_per_pflop"] / out[name]["seconds_per_pflop"]
+    for name, ratio in final_size_check(out, control).items():
+        out[name]["final_size_ratio"] = ratio
+    return out
+
+
+def final_size_check(result: dict[str, Any], control: str) -> dict[str, float]:
+    """Each schedule's median time per image at the control's final size over the control's own.
+
+    Every schedule ends at that size with the same model, so the step there is the same work: a
+    ratio away from 1 is this measurement's noise (or an order effect of the probe), the yardstick for
+    reading rho. Schedules without that size, or with other FLOPs there (another model), are left out.
+    """
+    ref_sizes = result[control]["sizes"]
+    final = max(ref_sizes, key=int)
+    ref = ref_sizes[final]
+    out: dict[str, float] = {}
+    for name, r in result.items():
+        mine = r["sizes"].get(final)
+        if mine is not None and mine["flops_per_image"] == ref["flops_per_image"]:
+            out[name] = mine["ms_per_image"] / ref["ms_per_image"]
     return out
 
 
@@ -108,12 +128,19 @@ def markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
     lines += ["", "| schedule | seconds per PFLOP | rho (control's s/PFLOP over this one's) | predicted training minutes |", "|---|---|---|---|"]
     for name, r in result.items():
         lines.append(f"| {name} | {r['seconds_per_pflop']:.0f} | {r['rho']:.3f} | {r['predicted_train_minutes']:.1f} |")
+    check = final_size_check(result, meta["control"])
+    final = max(result[meta["control"]]["sizes"], key=int)
+    others = {n: v for n, v in check.items() if n != meta["control"]}
+    if others:
+        lines += ["", f"Noise check: the step at B={final} is the same work in every schedule; its median time over the control's: "
+                  + ", ".join(f"{n} {v:.3f}" for n, v in others.items())
+                  + ". A ratio away from 1 is how far this measurement alone can move rho."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", help="the dataset the schedules train on (needed unless --render)")
     parser.add_argument("--schedules", nargs="+", default=["const-m3-8ep", "et-8ep"], help="run names of benchmarks/experiments.py without the seed; the first is the control")
     parser.add_argument("--epochs", type=int, default=8, help="the length of the named runs (experiments.py's --epochs), e.g. 16 for vit-small-ramp-16ep")
     parser.add_argument("--rounds", type=int, default=4)
@@ -122,7 +149,16 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=8474, help="training images, for the predicted wall time (Imagenette-dev: 8474)")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--name", default="step_time", help="file stem of the result (NAME.json, NAME.md); benchmarks/report.py reads every step_time*.json")
+    parser.add_argument("--render", action="store_true", help="only rewrite NAME.md from an existing NAME.json (no measurement)")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads((Path(args.out) / f"{args.name}.json").read_text())
+        text = markdown(saved["schedules"], saved["meta"])
+        (Path(args.out) / f"{args.name}.md").write_text(text)
+        print(text)
+        return 0
+    if not args.data:
+        parser.error("--data is required to measure (or give --render to rewrite NAME.md from NAME.json)")
     from efficienttrain.provenance import git_state, machine_info, software_versions
 
     configs = schedule_configs(args.schedules, args.data, args.epochs)

@@ -30,3 +30,32 @@ def test_vit_pair_of_another_length_is_found_and_counted_with_its_model_kwargs()
 def test_an_unknown_name_lists_the_known_ones():
     with pytest.raises(SystemExit, match="unknown schedule"):
         step_time.schedule_configs(["vit-small-ramp-9ep"], "demo", epochs=16)
+
+
+def test_final_size_check_compares_the_same_work_only():
+    def sched(sizes: dict[int, tuple[float, float]]) -> dict:
+        return {"sizes": {str(s): {"ms_per_image": ms, "flops_per_image": fl} for s, (ms, fl) in sizes.items()}}
+
+    result = {
+        "control": sched({112: (20.0, 3e9)}),
+        "et": sched({80: (10.0, 1.5e9), 112: (18.0, 3e9)}),
+        "other-model": sched({112: (30.0, 5e9)}),
+        "no-final": sched({96: (15.0, 2e9)}),
+    }
+    check = step_time.final_size_check(result, "control")
+    assert check == {"control": 1.0, "et": pytest.approx(0.9)}
+    text = step_time.markdown({**{k: {**v, "seconds_per_pflop": 1.0, "rho": 1.0, "predicted_train_minutes": 1.0, "sizes": {s: {**x, "epochs": 1.0} for s, x in v["sizes"].items()}} for k, v in result.items()}},
+                              {"rounds": 1, "batches": 1, "load_start": 0, "load_end": 0, "control": "control"})  # fmt: skip
+    assert "et 0.900" in text and "other-model" not in text.split("Noise check")[1]
+
+
+def test_render_rewrites_the_markdown_from_the_json(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    result = {"control": {"sizes": {"112": {"epochs": 8.0, "ms_per_image": 20.0, "flops_per_image": 3e9}}, "seconds_per_pflop": 1.0, "rho": 1.0, "predicted_train_minutes": 2.0}}
+    meta = {"rounds": 2, "batches": 3, "load_start": 0.1, "load_end": 0.2, "control": "control"}
+    (tmp_path / "st.json").write_text(json.dumps({"meta": meta, "schedules": result}))
+    monkeypatch.setattr(sys, "argv", ["step_time.py", "--render", "--out", str(tmp_path), "--name", "st"])
+    assert step_time.main() == 0
+    assert "| control | 112 | 8.00 | 20.00 | 3.000 |" in (tmp_path / "st.md").read_text()
