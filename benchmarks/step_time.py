@@ -91,8 +91,6 @@ def summarise(configs: dict[str, Any], times: dict[str, dict[int, list[float]]],
         }  # fmt: skip
     for name in out:
         out[name]["rho"] = out[control]["seconds_per_pflop"] / out[name]["seconds_per_pflop"]
-    for name, ratio in final_size_check(out, control).items():
-        out[name]["final_size_ratio"] = ratio
     return out
 
 
@@ -151,14 +149,20 @@ def main() -> int:
     parser.add_argument("--name", default="step_time", help="file stem of the result (NAME.json, NAME.md); benchmarks/report.py reads every step_time*.json")
     parser.add_argument("--render", action="store_true", help="only rewrite NAME.md from an existing NAME.json (no measurement)")
     args = parser.parse_args()
-    if args.render:
-        saved = json.loads((Path(args.out) / f"{args.name}.json").read_text())
-        text = markdown(saved["schedules"], saved["meta"])
-        (Path(args.out) / f"{args.name}.md").write_text(text)
-        print(text)
-        return 0
+    out = Path(args.out)
+    if not args.render:
+        measure_to_json(args, out / f"{args.name}.json")
+    saved = json.loads((out / f"{args.name}.json").read_text())
+    text = markdown(saved["schedules"], saved["meta"])
+    (out / f"{args.name}.md").write_text(text)
+    print(text)
+    return 0
+
+
+def measure_to_json(args: argparse.Namespace, path: Path) -> None:
+    """Take the interleaved rounds that ``args`` describe and write the result with its provenance to ``path``."""
     if not args.data:
-        parser.error("--data is required to measure (or give --render to rewrite NAME.md from NAME.json)")
+        raise SystemExit("--data is required to measure (or give --render to rewrite NAME.md from NAME.json)")
     from efficienttrain.provenance import git_state, machine_info, software_versions
 
     configs = schedule_configs(args.schedules, args.data, args.epochs)
@@ -168,13 +172,8 @@ def main() -> int:
     meta = {"rounds": args.rounds, "batches": args.batches, "warmup": args.warmup, "load_start": load_start, "load_end": round(os.getloadavg()[0], 2),
             "git_commit": commit, "git_dirty": dirty, "versions": software_versions(), "machine": machine_info(), "control": args.schedules[0]}  # fmt: skip
     result = summarise(configs, times, args.schedules[0], args.train_images)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "schedules": result}, indent=2))
-    text = markdown(result, meta)
-    (out / f"{args.name}.md").write_text(text)
-    print(text)
-    return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "schedules": result}, indent=2))
 
 
 if __name__ == "__main__":
