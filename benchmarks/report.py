@@ -65,11 +65,11 @@ class Run:
 
     @property
     def flops(self) -> Optional[float]:
-        """Training compute: the summary's, or ``compute.json`` (benchmarks/backfill_compute.py) for older records."""
-        if self.summary.compute:
-            return float(self.summary.compute["train_flops"])
+        """Training compute: a recount (``compute.json``, benchmarks/backfill_compute.py) where there is one, else the summary's."""
         extra = self.path / COMPUTE_FILE
-        return float(json.loads(extra.read_text())["compute"]["train_flops"]) if extra.is_file() else None
+        if extra.is_file():
+            return float(json.loads(extra.read_text())["compute"]["train_flops"])
+        return float(self.summary.compute["train_flops"]) if self.summary.compute else None
 
     @property
     def other_cores(self) -> Optional[float]:

@@ -148,9 +148,12 @@ def main() -> int:
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--name", default="step_time", help="file stem of the result (NAME.json, NAME.md); benchmarks/report.py reads every step_time*.json")
     parser.add_argument("--render", action="store_true", help="only rewrite NAME.md from an existing NAME.json (no measurement)")
+    parser.add_argument("--recount", action="store_true", help="recount the FLOPs of an existing NAME.json with today's counter, keeping its timings (give --data and its --epochs)")
     args = parser.parse_args()
     out = Path(args.out)
-    if not args.render:
+    if args.recount:
+        recount_json(args, out / f"{args.name}.json")
+    elif not args.render:
         measure_to_json(args, out / f"{args.name}.json")
     saved = json.loads((out / f"{args.name}.json").read_text())
     text = markdown(saved["schedules"], saved["meta"])
@@ -174,6 +177,29 @@ def measure_to_json(args: argparse.Namespace, path: Path) -> None:
     result = summarise(configs, times, args.schedules[0], args.train_images)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "schedules": result}, indent=2))
+
+
+def recount_json(args: argparse.Namespace, path: Path) -> None:
+    """Recount the FLOPs per image of a saved measurement (the timed rounds are kept as they were) and rewrite it.
+
+    For results counted before attention was: their seconds per FLOP and rho change, their
+    predicted minutes do not. ``meta["flops_recounted"]`` records who recounted, and when.
+    """
+    if not args.data:
+        raise SystemExit("--data is required to recount (the schedules' configs are rebuilt with it)")
+    from efficienttrain.provenance import git_state, software_versions
+
+    saved = json.loads(path.read_text())
+    old = saved["schedules"]
+    configs = schedule_configs(list(old), args.data, args.epochs)
+    times = {n: {int(s): [x / 1e3 for x in v["ms_per_image_all"]] for s, v in r["sizes"].items()} for n, r in old.items()}
+    new = summarise(configs, times, saved["meta"]["control"], args.train_images)
+    for name, r in new.items():
+        if {s: v["epochs"] for s, v in r["sizes"].items()} != {s: v["epochs"] for s, v in old[name]["sizes"].items()}:
+            raise SystemExit(f"{name}: its stages differ from the saved measurement's; give the --epochs it was measured with")
+    commit, dirty = git_state()
+    saved["meta"]["flops_recounted"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "git_commit": commit, "git_dirty": dirty, "versions": software_versions()}
+    path.write_text(json.dumps({"meta": saved["meta"], "schedules": new}, indent=2))
 
 
 if __name__ == "__main__":

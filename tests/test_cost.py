@@ -63,3 +63,26 @@ def test_get_cost_function_errors():
         get_cost_function("tokens")
     with pytest.raises(ValueError, match="unknown cost model"):
         get_cost_function("flops")
+
+
+def test_training_flops_counts_attention():
+    """The fused CPU attention kernel has no FLOP formula; the count must still see its two products."""
+    import torch
+
+    from efficienttrain.cost import training_flops
+
+    class AttentionOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # (B, C, H, W) -> one head over H*W tokens of width C
+            t = (x * self.scale).flatten(2).transpose(1, 2).unsqueeze(1).contiguous()
+            return torch.nn.functional.scaled_dot_product_attention(t, t, t)
+
+    n, d = 8 * 8, 64  # a ViT-like head width: the fused kernel takes it (a width of 3 falls back to math)
+    forward = 2 * (2 * n * n * d)  # Q K^T and the weighted sum of V, per image
+    flops = training_flops(AttentionOnly(), [8], channels=d)
+    # backward: two products per forward product (gradients of both operands)
+    assert flops[8] == pytest.approx(3 * forward)

@@ -59,3 +59,33 @@ def test_render_rewrites_the_markdown_from_the_json(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["step_time.py", "--render", "--out", str(tmp_path), "--name", "st"])
     assert step_time.main() == 0
     assert "| control | 112 | 8.00 | 20.00 | 3.000 |" in (tmp_path / "st.md").read_text()
+
+
+def test_recount_keeps_the_timings_and_replaces_the_flops(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from efficienttrain.runner.build import build_curriculum
+
+    names = ["vit-small-ramp-16ep", "vit-small-et-16ep"]
+    configs = step_time.schedule_configs(names, "demo", epochs=16)
+    times = {n: {s: [2e-3, 4e-3] for s in build_curriculum(cfg).sizes} for n, cfg in configs.items()}
+    result = step_time.summarise(configs, times, names[0], train_images=8474)
+    for r in result.values():  # an older count: half the FLOPs
+        for v in r["sizes"].values():
+            v["flops_per_image"] /= 2
+    meta = {"rounds": 2, "batches": 3, "load_start": 0.1, "load_end": 0.2, "control": names[0]}
+    (tmp_path / "st.json").write_text(json.dumps({"meta": meta, "schedules": result}))
+    monkeypatch.setattr(sys, "argv", ["step_time.py", "--recount", "--data", "demo", "--epochs", "16", "--out", str(tmp_path), "--name", "st"])
+    assert step_time.main() == 0
+    saved = json.loads((tmp_path / "st.json").read_text())
+    fresh = step_time.summarise(configs, times, names[0], train_images=8474)
+    for n in names:
+        assert saved["schedules"][n]["sizes"]["112"]["flops_per_image"] == fresh[n]["sizes"]["112"]["flops_per_image"]
+        assert saved["schedules"][n]["sizes"]["112"]["ms_per_image_all"] == [2.0, 4.0]
+        assert saved["schedules"][n]["predicted_train_minutes"] == pytest.approx(result[n]["predicted_train_minutes"])
+    assert "flops_recounted" in saved["meta"]
+
+    monkeypatch.setattr(sys, "argv", ["step_time.py", "--recount", "--data", "demo", "--epochs", "8", "--out", str(tmp_path), "--name", "st"])
+    with pytest.raises(SystemExit, match="unknown schedule|--epochs"):
+        step_time.main()

@@ -165,7 +165,9 @@ def training_flops(model: torch.nn.Module, sizes: Sequence[int], *, batch_size: 
     """FLOPs of one forward and one backward pass per image at each size, counted by torch.
 
     :class:`torch.utils.flop_counter.FlopCounterMode` counts the matrix products and convolutions
-    (the work that scales with the input; element-wise operations are not counted). The model is
+    (the work that scales with the input; element-wise operations are not counted). Attention is
+    counted through PyTorch's math kernel of ``scaled_dot_product_attention``: the counter has no
+    formula for the fused CPU kernel and would count a ViT's attention as zero. The model is
     left exactly as it was (:func:`~efficienttrain.dryrun.preserved_training_state`), so this can
     run on the model being trained, and the count does not depend on the machine or its load.
 
@@ -179,6 +181,7 @@ def training_flops(model: torch.nn.Module, sizes: Sequence[int], *, batch_size: 
     Returns:
         FLOPs per image for each size.
     """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     from .dryrun import preserved_training_state
@@ -188,7 +191,7 @@ def training_flops(model: torch.nn.Module, sizes: Sequence[int], *, batch_size: 
     for size in sorted(set(int(s) for s in sizes)):
         with preserved_training_state(model):
             x = torch.randn(batch_size, channels, size, size, device=device)
-            with FlopCounterMode(display=False) as counter:
+            with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
                 y = model(x)
                 y = y[0] if isinstance(y, (tuple, list)) else y
                 y.float().sum().backward()

@@ -20,7 +20,9 @@ from .distributed import init_runtime
 
 __all__ = ["images_per_stage", "compute_record", "count_flops", "recount"]
 
-COUNTER = "torch.utils.flop_counter: matmul and convolution FLOPs of one forward and backward pass"
+# The string names what was counted: records counted before attention was (they said "matmul and
+# convolution FLOPs") undercount ViTs; benchmarks/backfill_compute.py --recount replaces them.
+COUNTER = "torch.utils.flop_counter: matmul, convolution and attention (math kernel) FLOPs of one forward and backward pass"
 
 
 def images_per_stage(parts: TrainingParts, epoch: int, step: int) -> dict[int, int]:
@@ -91,7 +93,8 @@ def recount(cfg: TrainConfig) -> dict[str, Any]:
         The same record as ``summary.json``'s ``compute`` for the completed run.
     """
     with tempfile.TemporaryDirectory() as out:
-        cfg = replace(cfg, output=out, name=None, resume=False, preload=False, progress=False, device="cpu", compile=False)
+        # Weights do not change the count, so a fine-tune's source checkpoint need not exist any more.
+        cfg = replace(cfg, output=out, name=None, resume=False, preload=False, progress=False, device="cpu", compile=False, init_from=None, pretrained=False)
         runtime = init_runtime("cpu", "none", cfg.threads, False)
         parts = build_parts(cfg, runtime, log=lambda _line: None)
         return compute_record(parts, parts.curriculum.num_epochs, 0, count_flops(parts))
