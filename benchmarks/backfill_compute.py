@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from efficienttrain.errors import UserError
 from efficienttrain.provenance import git_state, software_versions
 from efficienttrain.rundir import RunDir
 from efficienttrain.runner.compute import COUNTER, recount
@@ -57,12 +58,19 @@ def main() -> int:
     parser.add_argument("--recount", action="store_true", help="also recount records counted by an older counter (before attention was counted)")
     args = parser.parse_args()
     runs = sorted(p for p in Path(args.runs).iterdir() if p.is_dir() and any(fnmatch.fnmatch(p.name, m) for m in args.match))
+    failed = 0
     for run in runs:
         start = time.perf_counter()
-        if backfill(run, args.data, args.recount):
+        try:
+            written = backfill(run, args.data, args.recount)
+        except UserError as err:  # e.g. a pilot trained on a split --data lacks: the others still get counted
+            print(f"{run.name}: not counted: {err}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        if written:
             flops = json.loads((run / COMPUTE_FILE).read_text())["compute"]["train_flops"]
             print(f"{run.name}: {flops / 1e15:.3f} PFLOP ({time.perf_counter() - start:.0f} s)", flush=True)
-    return 0
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

@@ -54,3 +54,26 @@ def test_a_recount_is_not_recounted_and_the_report_reads_it(tmp_path, fake_recou
     from efficienttrain.rundir import RunDir
 
     assert report.Run("r", RunDir(run).summary(), [], run).flops == 7.0  # the recount, not the summary's 5
+
+
+def test_a_record_that_cannot_be_counted_is_named_and_the_rest_are_counted(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from efficienttrain.errors import UserError
+
+    for name in ("a", "b"):
+        _record(tmp_path, name, {})
+
+    def recount(cfg):
+        if cfg_seen.pop().parent.name == "a":
+            raise UserError("no pilot-val/ directory")
+        return {"counter": COUNTER, "train_flops": 7.0}
+
+    cfg_seen: list = []
+    monkeypatch.setattr(backfill, "load_config", lambda path, overrides: cfg_seen.append(path) or path)
+    monkeypatch.setattr(backfill, "recount", recount)
+    monkeypatch.setattr(sys, "argv", ["backfill_compute.py", "--runs", str(tmp_path), "--data", "demo"])
+    assert backfill.main() == 2
+    assert "a: not counted: no pilot-val/ directory" in capsys.readouterr().err
+    assert not (tmp_path / "a" / backfill.COMPUTE_FILE).exists()
+    assert (tmp_path / "b" / backfill.COMPUTE_FILE).is_file()
