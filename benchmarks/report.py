@@ -384,23 +384,23 @@ def pair_table(
     ratio times the schedule's measured rho, which does not need the runs to have run alone.
     """
     theory = "theoretical (tokens)" if tokens else "theoretical (pixels)"
+    pairs = [(runs[name], label, runs.get(reference(name) if callable(reference) else reference)) for name, label in rows if name in runs]
+    via = {r.name: rho_speedup(r, ref, rho or {}) for r, _, ref in pairs}
+    # The column shows only where rho_speedup found a run timed against its reference's schedule.
+    timed = any(v is not None for v in via.values())
     head = f"| run | top-1 (± SE) | training time (min) | speedup vs reference | {theory} | against the reference |"
-    lines = [head + (" wall-time speedup (compute ratio x rho) |" if rho else ""), "|---|---|---|---|---|---|" + ("---|" if rho else "")]
+    lines = [head + (" wall-time speedup (compute ratio x rho) |" if timed else ""), "|---|---|---|---|---|---|" + ("---|" if timed else "")]
     data = []
-    for name, label in rows:
-        r = runs.get(name)
-        if r is None:
-            continue
-        ref = runs.get(reference(name) if callable(reference) else reference)
+    for r, label, ref in pairs:
         clean = r.timing_clean and (ref is None or ref.timing_clean)
         sp = ref.summary.train_time_s / r.summary.train_time_s if ref and clean else None
         against = verdict(r.top1, ref.top1, n) if ref and r is not ref else "-"
         predicted = token_prediction(r) if tokens else r.summary.theoretical_speedup
-        via = rho_speedup(r, ref, rho or {})
-        data.append({"run": name, "label": label, "top1": r.top1, "se": se(r.top1, n), "minutes": r.minutes, "speedup": sp, "predicted": predicted,
-                     "versus_reference": against, "timing_clean": r.timing_clean, "rho_speedup": via[0] if via else None})  # fmt: skip
+        v = via[r.name]
+        data.append({"run": r.name, "label": label, "top1": r.top1, "se": se(r.top1, n), "minutes": r.minutes, "speedup": sp, "predicted": predicted,
+                     "versus_reference": against, "timing_clean": r.timing_clean, "rho_speedup": v[0] if v else None})  # fmt: skip
         sp_txt = f"{sp:.2f}x" if sp is not None else ("-" if r is ref else "not quoted (shared machine)")
-        via_txt = (f" {via[0]:.2f}x ({via[1]:.2f}x x {via[2]:.3f}) |" if via else (" - |" if r is ref else " rho not measured |")) if rho else ""
+        via_txt = (f" {v[0]:.2f}x ({v[1]:.2f}x x {v[2]:.3f}) |" if v else (" - |" if r is ref else " rho not measured |")) if timed else ""
         lines.append(f"| {label} | {fmt_acc(r.top1, n)} | {r.minutes:.1f} | {sp_txt} | {predicted:.2f}x | {against} |" + via_txt)
     return lines, data
 
@@ -583,9 +583,7 @@ def pair_sections(runs: dict[str, Run], epochs: int, figs: Path, rho: Optional[d
         if len(present) >= 2 and (callable(ref) or any(n != ref for n in present)):
             n_val = 10000 if key.startswith(("cifar", "transfer")) else PILOT_VAL_IMAGES if key.startswith("vit_pilot") else VAL_IMAGES
             tokens = key == "vit" or key.startswith(("vit_small", "vit_pilot")) or key.startswith("mae_") and not key.startswith("mae_finetune")
-            schedules = {schedule_of(n) for n in present}
-            timed = {k: v for k, v in (rho or {}).items() if k in schedules}
-            lines, data = pair_table(runs, rows, ref, n_val, tokens=tokens, rho=timed if len(timed) >= 2 and 1.0 in timed.values() else None)
+            lines, data = pair_table(runs, rows, ref, n_val, tokens=tokens, rho=rho)
             md += [f"## {title}", "", *lines, ""]
             result[key] = data
     for mae_epochs in lengths["mae"][-1:]:  # the figure shows the longest pretraining

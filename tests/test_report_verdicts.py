@@ -97,3 +97,19 @@ def test_rho_speedup_needs_the_reference_as_the_control_of_the_rounds(report):
     # et-8ep's rho was measured against const-m3, not against the ramp baseline: no figure.
     other = {"const-m3-8ep": 1.0, "et-8ep": 0.98}
     assert report.rho_speedup(SimpleNamespace(name="et-8ep-s0", flops=1e15), SimpleNamespace(name="ramp-8ep-s0", flops=2e15), other) is None
+
+
+def test_pair_table_shows_the_rho_column_only_where_a_run_was_timed_against_its_reference(report):
+    from types import SimpleNamespace
+
+    def run(name, flops, top1):
+        summary = SimpleNamespace(train_time_s=60.0, theoretical_speedup=1.5, final_top1=top1)
+        return SimpleNamespace(name=name, flops=flops, top1=top1, minutes=1.0, timing_clean=False, summary=summary)
+
+    runs = {"ramp-8ep-s0": run("ramp-8ep-s0", 2e15, 70.0), "et-8ep-s0": run("et-8ep-s0", 1e15, 71.0)}
+    rows = [("ramp-8ep-s0", "ramp"), ("et-8ep-s0", "ET")]
+    # et-8ep was timed, but against const-m3, not the ramp baseline: no column at all
+    lines, data = report.pair_table(runs, rows, "ramp-8ep-s0", rho={"const-m3-8ep": 1.0, "et-8ep": 0.98})
+    assert "rho" not in lines[0] and data[1]["rho_speedup"] is None
+    lines, data = report.pair_table(runs, rows, "ramp-8ep-s0", rho={"ramp-8ep": 1.0, "et-8ep": 0.9})
+    assert "rho" in lines[0] and lines[-1].endswith("| 1.80x (2.00x x 0.900) |")
