@@ -27,7 +27,9 @@ Groups (``E`` is ``--epochs``, 8 by default):
   down-sampled instead of cropped in frequency) and Composer's progressive resizing with its
   defaults, its ``resize`` mode (nearest interpolation) and the best control's constant magnitude
   (``--baseline``), its length solved so that its FLOPs equal EfficientTrain's.
-* ``m9``: the constant magnitude 9 (the paper's baseline) at ``E`` epochs, 3 seeds.
+* ``m6`` / ``m9``: the constant magnitude 6, or 9 (the paper's baseline), at ``E`` epochs, 3
+  seeds (seed 0 is the ``controls`` group's run), so that the best control is chosen on the mean
+  of three seeds.
 * ``vit-pilot``: the ramp control of a small-data ViT (deit_tiny's width, 6 blocks, 8-px patches,
   an average-pooled head: 196 tokens at 112 px) at learning rates 1.25e-4, 2.5e-4 and 5e-4 with
   a 1-epoch warm-up and gradient clipping at 1.0, ``E / 2`` epochs each. ``--data`` is a set made by
@@ -258,7 +260,8 @@ def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence")
         for budget in (epochs / 2, epochs / 3)
         for s in (0, 1, 2)
     ]
-    out["m9"] = [(f"const-m9-{_epochs(epochs)}-s{s}", {**CONTROLS["const-m9"], **e, "seed": s}) for s in (0, 1, 2)]
+    for m in ("m6", "m9"):
+        out[m] = [(f"const-{m}-{_epochs(epochs)}-s{s}", {**CONTROLS[f"const-{m}"], **e, "seed": s}) for s in (0, 1, 2)]
     out.update(transformer_groups(epochs, sources))
     if baseline is not None:
         out["frontier"] = frontier(baseline, epochs)
@@ -329,6 +332,10 @@ def main() -> int:
     unknown = [g for g in args.group if g not in table]
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(table)}")
+    names = {name for group in args.group for name, _ in table[group]}
+    unmatched = sorted(set(args.only or ()) - names)
+    if unmatched:
+        parser.error(f"--only names no run of group(s) {args.group}: {unmatched}; see the names with --list")
     out.mkdir(parents=True, exist_ok=True)
     for group in args.group:
         base = dict(CIFAR if group in ("cifar", "transfer") else IMAGENETTE, data=args.data)

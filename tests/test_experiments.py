@@ -79,3 +79,22 @@ def test_every_vit_run_trains_in_bf16_and_the_rest_as_before():
     for group in ("frontier", "convnext", "transfer"):
         for name, values in table[group]:
             assert config_of(group, name, values).amp == "auto", name
+
+
+def test_each_constant_control_has_three_seeds_with_the_controls_seed_0():
+    table = experiments.groups(8, "const-m3")
+    controls = dict(table["controls"])
+    for m in ("m6", "m9"):
+        runs = dict(table[m])
+        assert sorted(runs) == [f"const-{m}-8ep-s{s}" for s in (0, 1, 2)]
+        assert runs[f"const-{m}-8ep-s0"] == controls[f"const-{m}-8ep-s0"]
+
+
+def test_only_with_a_name_of_no_run_is_refused(monkeypatch, tmp_path, capsys):
+    argv = ["experiments.py", "--data", str(tmp_path), "--out", str(tmp_path / "runs"), "--group", "controls", "--only", "const-m6-8ep-s1"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        experiments.main()
+    assert exit_info.value.code == 2
+    assert "const-m6-8ep-s1" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
