@@ -40,6 +40,10 @@ EPOCHS = 3
 STEPS_PER_EPOCH = 10  # 10 classes x 8 demo images, batches of 8, drop_last
 TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH
 KILLS = 3
+# How long a child may take to reach a point of the test before it counts as hung. Generous on
+# purpose: the suite runs on shared 2-core machines, at times beside training jobs, where starting
+# two torch processes and their first steps once took over 180 s. It guards hangs, not speed.
+PROGRESS_TIMEOUT_S = 600
 
 
 @pytest.fixture(autouse=True)
@@ -150,10 +154,10 @@ def test_random_sigkills_resume_to_the_uninterrupted_result(tmp_path):
             started = time.time()
             log = tmp_path / f"session{session}.log"
             proc = _start(argv, log)
-            deadline = time.time() + 180
+            deadline = time.time() + PROGRESS_TIMEOUT_S
             while _steps_done(_trace_records(trace, skip)) < target:
                 assert proc.poll() is None, f"session {session} ended (rc {proc.returncode}) before step {target}:\n" + log.read_text()[-3000:]
-                assert time.time() < deadline, f"session {session} made no progress to step {target}"
+                assert time.time() < deadline, f"session {session} made no progress to step {target}:\n" + log.read_text()[-3000:]
                 time.sleep(0.01)
             time.sleep(delay)
             records = _trace_records(trace, skip)
@@ -245,10 +249,10 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_pat
     log = tmp_path / "hang.log"
     proc = _start([sys.executable, str(script), json.dumps(values), str(marker)], log)
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + PROGRESS_TIMEOUT_S
         while not marker.exists():
             assert proc.poll() is None, f"the run ended (rc {proc.returncode}) before its 2nd checkpoint:\n" + log.read_text()[-3000:]
-            assert time.time() < deadline, "no 2nd checkpoint write within 180 s"
+            assert time.time() < deadline, f"no 2nd checkpoint write within {PROGRESS_TIMEOUT_S} s:\n" + log.read_text()[-3000:]
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
@@ -326,10 +330,10 @@ def test_ddp_rank_sigkilled_ends_the_run_with_a_clear_message(tmp_path):
     victim, steps_per_epoch = 1, STEPS_PER_EPOCH // 2  # each rank trains on half the batches
     try:
         target = rng.randint(steps_per_epoch + 2, steps_per_epoch + 3)  # early in epoch 2: last.pt holds epoch 1
-        deadline = time.time() + 180
+        deadline = time.time() + PROGRESS_TIMEOUT_S
         while _steps_done(_trace_records(out / f"trace_rank{victim}.jsonl"), steps_per_epoch) < target:
             assert proc.poll() is None, f"torchrun ended (rc {proc.returncode}) before step {target}:\n" + log.read_text()[-3000:]
-            assert time.time() < deadline, f"no step {target} within 180 s"
+            assert time.time() < deadline, f"no step {target} within {PROGRESS_TIMEOUT_S} s:\n" + log.read_text()[-3000:]
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.05))
         ranks = _rank_pids(proc.pid)
@@ -410,10 +414,10 @@ def test_frozen_peer_ends_the_run_after_the_dist_timeout(tmp_path):
                    EFFICIENTTRAIN_DIST_TIMEOUT_S="3", OMP_NUM_THREADS="1")  # fmt: skip
         procs.append(_start([sys.executable, str(script), str(tmp_path)], tmp_path / f"rank{rank}.log", env))
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + PROGRESS_TIMEOUT_S
         while not (tmp_path / "waiting").exists():
             assert procs[0].poll() is None, (tmp_path / "rank0.log").read_text()[-3000:]
-            assert time.time() < deadline, "the process group did not start within 180 s"
+            assert time.time() < deadline, f"the process group did not start within {PROGRESS_TIMEOUT_S} s"
             time.sleep(0.01)
         waiting = time.time()
         rc = procs[0].wait(timeout=60)
