@@ -27,6 +27,17 @@ Groups (``E`` is ``--epochs``, 8 by default):
   down-sampled instead of cropped in frequency) and Composer's progressive resizing with its
   defaults, its ``resize`` mode (nearest interpolation) and the best control's constant magnitude
   (``--baseline``), its length solved so that its FLOPs equal EfficientTrain's.
+* ``et-magnitude``: EfficientTrain with its RandAugment ramp ending at m = 3 and at m = 6 (the ramp
+  ends at the magnitude of ``--randaugment``), at ``E`` epochs, 3 seeds each; with the paper's m = 9
+  (the ``frontier`` group's ``et-E`` runs) this tunes EfficientTrain's final magnitude over {3, 6, 9}
+  by the rule that chose the control's (the highest mean top-1 of three seeds).
+* ``et-tuned``: EfficientTrain at the tuned final magnitude (``--magnitude``; ``auto`` picks it
+  from the finished ``et-magnitude`` runs) at ``E/2``, ``0.75 E`` and ``1.5 E`` epochs, 3 seeds: its
+  own frontier beside the ``E``-epoch runs of ``et-magnitude``.
+* ``peers-tuned`` / ``etpp-tuned``: progressive learning, Composer's progressive resizing and
+  EfficientTrain++ (both budgets) with the tuned final magnitude, 3 seeds each, so that crop against
+  resize is compared with everything else equal. A Composer run at the control's own magnitude keeps
+  the ``peers`` group's name (it is the same run).
 * ``m6`` / ``m9``: the constant magnitude 6, or 9 (the paper's baseline), at ``E`` epochs, 3
   seeds (seed 0 is the ``controls`` group's run), so that the best control is chosen on the mean
   of three seeds.
@@ -198,6 +209,65 @@ def peers(epochs: int, baseline: str, final_size: int, model: str) -> list[Run]:
     ]
 
 
+MAGNITUDES = (3, 6, 9)
+TUNED_CANDIDATES = (3, 6)  # m = 9 is the paper's recipe: the frontier group's et-<E>ep runs
+
+
+def randaugment_at(magnitude: int) -> dict[str, Any]:
+    """The RandAugment config whose magnitude the curriculum ramps to (the controls' family of configs)."""
+    return {"randaugment": f"rand-m{magnitude}-mstd0.5-inc1"}
+
+
+def et_name(magnitude: int, length: float) -> str:
+    """EfficientTrain's run name: the paper's m = 9 keeps the older, plain name."""
+    return f"et-{_epochs(length)}" if magnitude == 9 else f"et-m{magnitude}-{_epochs(length)}"
+
+
+def tuned_groups(epochs: int, magnitude: Optional[int], final_size: int, model: str) -> dict[str, list[Run]]:
+    """The magnitude choice for EfficientTrain, then its frontier, peers and EfficientTrain++ at that magnitude."""
+    seeds = (0, 1, 2)
+    out: dict[str, list[Run]] = {
+        "et-magnitude": [
+            (f"{et_name(m, epochs)}-s{s}", {**EFFICIENTTRAIN, **randaugment_at(m), "epochs": epochs, "seed": s}) for m in TUNED_CANDIDATES for s in seeds
+        ]
+    }
+    if magnitude is None:
+        return out
+    ra = randaugment_at(magnitude)
+    out["et-tuned"] = [
+        (f"{et_name(magnitude, n)}-s{s}", {**EFFICIENTTRAIN, **ra, "epochs": n, "seed": s}) for n in (epochs / 2, epochs * 0.75, epochs * 1.5) for s in seeds
+    ]
+    length = composer_epochs(epochs, final_size, model)
+    composer = "peer-composer" if magnitude == 3 else f"peer-composer-m{magnitude}"
+    out["peers-tuned"] = [
+        (f"peer-proglearn-m{magnitude}-{_epochs(epochs)}-s{s}", {**EFFICIENTTRAIN, **ra, "crop_op": "bilinear", "epochs": epochs, "seed": s}) for s in seeds
+    ] + [
+        (f"{composer}-{_epochs(length)}-s{s}", {**ra, "curriculum": "progressive-resizing", "crop_op": "nearest", "magnitude": "constant", "epochs": length, "seed": s})
+        for s in seeds
+    ]
+    out["etpp-tuned"] = [
+        (f"etpp-m{magnitude}-b{budget:.3g}-s{s}", {**ra, "curriculum": "efficienttrain++", "epochs": round(budget, 4), "seed": s})
+        for budget in (epochs / 2, epochs / 3)
+        for s in seeds
+    ]
+    return out
+
+
+def best_magnitude(out: Path, epochs: int) -> int:
+    """EfficientTrain's final magnitude with the highest mean top-1 over its completed ``E``-epoch runs."""
+    means = {}
+    for m in MAGNITUDES:
+        accs = [float(s["final_top1"]) for s in (json.loads(p.read_text()) for p in sorted(out.glob(f"{et_name(m, epochs)}-s*/summary.json"))) if s.get("completed")]
+        if len(accs) == 3:
+            means[m] = statistics.fmean(accs)
+    if len(means) < len(MAGNITUDES):
+        missing = sorted(set(MAGNITUDES) - set(means))
+        raise SystemExit(f"--magnitude auto needs 3 finished seeds of EfficientTrain at m = 3, 6 and 9 (groups et-magnitude and frontier); missing m = {missing}")
+    best = max(means, key=lambda m: means[m])
+    print("EfficientTrain's final magnitude (mean top-1): " + ", ".join(f"m={m} {v:.2f}%" for m, v in means.items()) + f" -> m = {best}", flush=True)
+    return best
+
+
 def architecture_pair(prefix: str, epochs: int, settings: dict[str, Any]) -> list[Run]:
     """The ramp baseline and EfficientTrain for another model (``settings``: its model and recipe), 2 seeds."""
     extra = {**settings, "epochs": epochs}
@@ -231,7 +301,7 @@ def transformer_groups(epochs: int, sources: str) -> dict[str, list[Run]]:
     return out
 
 
-def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence") -> dict[str, list[Run]]:
+def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence", magnitude: Optional[int] = None) -> dict[str, list[Run]]:
     """The experiments by group: (run name, config overrides)."""
     e = {"epochs": epochs}
     out: dict[str, list[Run]] = {
@@ -263,6 +333,7 @@ def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence")
     for m in ("m6", "m9"):
         out[m] = [(f"const-{m}-{_epochs(epochs)}-s{s}", {**CONTROLS[f"const-{m}"], **e, "seed": s}) for s in (0, 1, 2)]
     out.update(transformer_groups(epochs, sources))
+    out.update(tuned_groups(epochs, magnitude, IMAGENETTE["final_size"], IMAGENETTE["model"]))
     if baseline is not None:
         out["frontier"] = frontier(baseline, epochs)
     return out
@@ -313,6 +384,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/evidence", help="where the runs are written")
     parser.add_argument("--epochs", type=int, default=8, help="E: the main length (default 8)")
     parser.add_argument("--baseline", default="auto", choices=["auto", *CONTROLS], help="the frontier's baseline (auto: the best control)")
+    parser.add_argument("--magnitude", default=None, help="EfficientTrain's tuned final magnitude for et-tuned, peers-tuned, etpp-tuned: 3, 6, 9 or auto")
     parser.add_argument("--sources", default="runs/evidence", help="where the runs that fine-tunes start from are (mae-finetune, transfer)")
     parser.add_argument("--only", nargs="*", default=None, help="run only these run names")
     parser.add_argument("--list", action="store_true", help="print the run names of the groups and exit")
@@ -324,7 +396,15 @@ def main() -> int:
     baseline: Optional[str] = args.baseline
     if "frontier" in args.group and baseline == "auto":
         baseline = None if args.list else best_control(out, args.epochs)
-    table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp", args.sources)
+    magnitude = args.magnitude
+    if magnitude == "auto":
+        magnitude = 3 if args.list else best_magnitude(out, args.epochs)
+    elif magnitude is not None and magnitude not in ("3", "6", "9"):
+        parser.error(f"--magnitude {magnitude}: choose 3, 6, 9 or auto")
+    tuned = {"et-tuned", "peers-tuned", "etpp-tuned"} & set(args.group)
+    if tuned and magnitude is None:
+        parser.error(f"group(s) {sorted(tuned)} need --magnitude (3, 6, 9, or auto after the et-magnitude group)")
+    table = groups(args.epochs, baseline if baseline in CONTROLS else "ramp", args.sources, int(magnitude) if magnitude else None)
     if "peers" in args.group:
         if baseline not in CONTROLS:
             parser.error("the 'peers' group needs the best control: give --baseline, or finish the 'controls' group")

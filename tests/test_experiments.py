@@ -98,3 +98,18 @@ def test_only_with_a_name_of_no_run_is_refused(monkeypatch, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "const-m6-8ep-s1" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_tuned_groups_ramp_to_the_tuned_magnitude_and_share_the_controls_seeds():
+    """Issue 38: EfficientTrain's ramp ends at the tuned magnitude in every tuned group, and the m = 9 runs keep their names."""
+    from efficienttrain.runner.build import build_curriculum
+
+    table = experiments.groups(8, "const-m3", "elsewhere", magnitude=6)
+    assert [n for n, _ in table["et-magnitude"]] == [f"et-m{m}-8ep-s{s}" for m in (3, 6) for s in (0, 1, 2)]
+    for group in ("et-tuned", "peers-tuned", "etpp-tuned"):
+        assert len(table[group]) in (6, 9)
+        for name, values in table[group]:
+            cfg = config_of(group, name, values)
+            assert build_curriculum(cfg).max_magnitude == 6, name
+    assert experiments.et_name(9, 8) == "et-8ep"
+    assert "peer-composer-10.17ep-s0" in dict(experiments.groups(8, "const-m3", magnitude=3)["peers-tuned"])
