@@ -11,9 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
-# Keep the suite quiet and quick on small machines.
+# Keep the suite quiet and quick on small machines. Under pytest-xdist each worker gets one thread,
+# so two workers on two cores do not fight over them.
 os.environ.setdefault("CI", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
+
+
+def free_port() -> str:
+    """A TCP port free right now on localhost, for a DDP rendezvous (parallel test workers must not share one)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
 
 
 def load_benchmark(script: str, module_name: str) -> Any:

@@ -173,6 +173,7 @@ def test_filter_spaces_agree_for_low_pass_and_differ_by_the_mean_for_high_pass()
     assert apply_filter(x, "high", SIZE, space="normalized").abs().max() < 1e-5
 
 
+@pytest.mark.slow
 def test_filtered_accuracy_table_and_sanity(evalset):
     torch.manual_seed(0)
     model = create_model("resnet10t", 10, img_size=SIZE).eval()
@@ -211,6 +212,7 @@ def test_filtered_accuracy_of_a_model_that_only_sees_the_mean(evalset):
     assert by[("high", 0.0)] == by[("high", 10.0)] == expected
 
 
+@pytest.mark.slow
 def test_evaluate_series_over_a_run_directory(run_dir, evalset):
     result = evaluate_series([run_dir], evalset, make_settings([4.0, 64.0]), batch_size=10, progress=False)
     assert [c["epoch"] for c in result.checkpoints] == [1, 2, 3]
@@ -306,6 +308,7 @@ def test_epoch_and_class_inference():
     assert infer_num_classes("resnet10t", state) == 13
 
 
+@pytest.mark.slow
 def test_snapshots_of_a_real_run_are_analysable(tmp_path, capsys):
     """The runner's own snapshot (one epoch of training) goes through `analyze filtered`; last.pt repeats it."""
     from efficienttrain.runner import Trainer
@@ -328,6 +331,7 @@ def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
         assert needle in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_cli_filtered(run_dir, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["analyze", "filtered", str(run_dir / "epoch_001.pt"), str(run_dir / "epoch_003.pt"),
@@ -352,6 +356,7 @@ def test_cli_filtered_match_highpass(run_dir, tmp_path, capsys):
     assert match["low_radius"] == 6.0 and 0 <= match["high_radius"] <= math.ceil(SIZE / math.sqrt(2))
 
 
+@pytest.mark.slow
 def test_cli_cka(run_dir, tmp_path, capsys):
     other = _write_run(tmp_path / "other", epochs=(1, 2), seed=1)
     out = tmp_path / "out"

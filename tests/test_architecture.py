@@ -49,7 +49,7 @@ def test_curriculum_magnitude_rule_and_deprecated_name():
     cur = et.efficienttrain(10, 224)
     assert cur.magnitude_rule == "linear" and cur.magnitude == "linear"
     ramp = et.constant(10, 224).with_magnitude("linear")
-    assert ramp.name == "baseline (magnitude linear)" and ramp(0).magnitude == pytest.approx(0.9) and ramp.sizes == [224]
+    assert ramp.name == "constant (magnitude linear)" and ramp(0).magnitude == pytest.approx(0.9) and ramp.sizes == [224]
     with pytest.warns(DeprecationWarning):
         old = et.Curriculum([et.Stage(0, 5, 224)], magnitude="constant")
     assert old.magnitude_rule == "constant"
@@ -71,6 +71,7 @@ def test_sampler_state_round_trip_and_seed():
     assert other.index_sampler.seed == 5
 
 
+@pytest.mark.slow
 def test_run_directory_records(tmp_path):
     result = Trainer(tiny_config(tmp_path, epochs=1, snapshot_every=1)).run()
     run = RunDir(result.output_dir)
@@ -100,6 +101,7 @@ def test_older_checkpoints_without_new_keys_still_load():
         Checkpoint.from_dict({k: v for k, v in minimal.items() if k != "model"})
 
 
+@pytest.mark.slow
 def test_one_collective_per_training_step(tmp_path, monkeypatch):
     from efficienttrain.runner.distributed import Runtime
 
@@ -148,6 +150,7 @@ def test_native_size_has_one_owner():
         assert cfg.resolved_final_size() == final_size_from_config(cfg.to_dict()) == default_final_size(data, None, 40)
 
 
+@pytest.mark.slow
 def test_analysis_and_plots_do_not_import_the_runner():
     import subprocess
     import sys
@@ -167,6 +170,7 @@ def test_every_objective_name_the_config_accepts_has_an_objective():
     assert tuple(OBJECTIVES) == OBJECTIVE_NAMES
 
 
+@pytest.mark.slow
 def test_every_option_is_in_one_section_and_help_is_grouped():
     import subprocess
     import sys

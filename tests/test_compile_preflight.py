@@ -20,7 +20,7 @@ from efficienttrain.runner import Trainer, weights_checksum
 from efficienttrain.runner.config import make_config
 from efficienttrain.runner.preflight import DrySteps
 
-from .conftest import tiny_config
+from .conftest import free_port, tiny_config
 
 SIZES = [23, 27, 32]  # the tiny runs' efficienttrain stages at final size 32
 
@@ -103,6 +103,7 @@ def test_a_peak_reset_that_a_sandbox_ignores_is_detected(monkeypatch):
     assert dryrun._reset_peak_rss() is True
 
 
+@pytest.mark.slow
 def test_preflight_leaves_no_trace_and_reports_each_size(tmp_path, eager_reference):
     lines: list[str] = []
     trainer = Trainer(tiny_config(tmp_path, epochs=2, ema=True, mixup=0.8), log=lines.append)
@@ -138,6 +139,7 @@ def test_out_of_memory_in_the_preflight_is_one_line_and_writes_nothing(tmp_path,
     assert not (cfg.output_dir() / "last.pt").exists() and not (cfg.output_dir() / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_compile_one_graph_per_size_same_weights_and_exact_resume(tmp_path, eager_reference):
     # aot_eager traces and runs the same graphs as inductor without generating code: quick, and
     # bit-identical to eager, so the weights also prove the throw-away compile steps left no trace.
@@ -158,6 +160,7 @@ def test_compile_one_graph_per_size_same_weights_and_exact_resume(tmp_path, eage
     assert not any("NOT compiled" in line or "warning" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_compile_fallback_to_eager_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(compiling, "_SPARE_GRAPHS", 1 - len(SIZES))  # a limit of one graph
     lines: list[str] = []
@@ -180,6 +183,7 @@ def test_compile_options_are_validated():
         compiling.compile_for_curriculum(_small_net(), [8], backend="no-such-backend")
 
 
+@pytest.mark.slow
 def test_final_size_above_the_bound_is_refused_at_once(tmp_path):
     argv = [sys.executable, "-m", "efficienttrain", "train", "--data", "demo", "--final-size", "8192", "--output", str(tmp_path / "r")]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
@@ -212,7 +216,7 @@ def test_ddp_compile_two_processes_agree(tmp_path):
 
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(29600 + os.getpid() % 1000),
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", free_port(),
             "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "8", "--demo-val-per-class", "3",
             "--demo-image-size", "32", "--model", "resnet10t", "--epochs", "2", "--batch-size", "8", "--workers", "1",
             "--output", str(out), "--no-progress", "--trace", "--threads", "1", "--compile", "--compile-backend", "aot_eager"]  # fmt: skip

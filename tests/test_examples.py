@@ -29,6 +29,7 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_plain_pytorch_trains_and_resumes(tmp_path: Path) -> None:
     common = [*TINY, "--image-size", "16", "--batch-size", "8", "--checkpoint", str(tmp_path / "run.pt")]
     first = run_example("plain_pytorch.py", *common, "--stop-after", "1", cwd=tmp_path)
@@ -40,6 +41,7 @@ def test_plain_pytorch_trains_and_resumes(tmp_path: Path) -> None:
     assert "final val top1" in second
 
 
+@pytest.mark.slow
 def test_lightning_example(tmp_path: Path) -> None:
     pytest.importorskip("lightning")
     out = run_example(
@@ -56,6 +58,7 @@ def test_lightning_example(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_timm_script(tmp_path: Path) -> None:
     out = run_example(
         "timm_script.py", *TINY, "--img-size", "16", "-b", "8", "--log-interval", "1", "--output", str(tmp_path / "run"), cwd=tmp_path
@@ -70,6 +73,7 @@ def test_timm_script(tmp_path: Path) -> None:
     assert float(rows[-1]["lr"]) < float(rows[0]["lr"])  # the cosine schedule ran to its end
 
 
+@pytest.mark.slow
 def test_mae_pretrain_then_finetune(tmp_path: Path) -> None:
     out = run_example(
         "mae_pretrain_finetune.py", "--per-class", "4", "--val-per-class", "2", "--image-size", "32", "--batch-size", "8",

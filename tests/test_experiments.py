@@ -100,6 +100,7 @@ def test_only_with_a_name_of_no_run_is_refused(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_tuned_groups_ramp_to_the_tuned_magnitude_and_share_the_controls_seeds():
     """Issue 38: EfficientTrain's ramp ends at the tuned magnitude in every tuned group, and the m = 9 runs keep their names."""
     from efficienttrain.runner.build import build_curriculum

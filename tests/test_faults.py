@@ -114,6 +114,7 @@ class Kill:
     seconds: float  # from the session's start to the kill
 
 
+@pytest.mark.slow
 def test_random_sigkills_resume_to_the_uninterrupted_result(tmp_path):
     """SIGKILLs at random moments, each followed by a restart, end where an uninterrupted run ends.
 
@@ -236,6 +237,7 @@ Trainer(make_config(values, preset="cpu")).run()
 '''
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     """A kill halfway through writing last.pt leaves the previous last.pt whole, and --resume finishes the run."""
     out = tmp_path / "run"
@@ -318,6 +320,7 @@ def _rank_pids(launcher: int) -> dict[int, int]:
     return ranks
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the ranks' PIDs through /proc")
 def test_ddp_rank_sigkilled_ends_the_run_with_a_clear_message(tmp_path):
     """SIGKILL one of two DDP processes after the first checkpoint: the run ends, soon, saying what to do."""
@@ -399,6 +402,7 @@ else:
 '''
 
 
+@pytest.mark.slow
 def test_frozen_peer_ends_the_run_after_the_dist_timeout(tmp_path):
     """A peer that stops answering but keeps its sockets open ends the run after EFFICIENTTRAIN_DIST_TIMEOUT_S."""
     import socket

@@ -16,7 +16,7 @@ from efficienttrain.models import create_model
 from efficienttrain.rundir import load_checkpoint
 from efficienttrain.runner import Trainer
 
-from .conftest import tiny_config
+from .conftest import free_port, tiny_config
 
 # A ViT-Tiny-sized encoder with patch 8 (the evidence setting), narrowed to keep the tests quick.
 VIT = "deit_tiny_patch16_224"
@@ -125,6 +125,7 @@ def test_mae_run_checkpoints_resumes_exactly_and_exports_an_encoder(tmp_path):
     assert "head.weight" not in weights
 
 
+@pytest.mark.slow
 def test_mae_under_bf16_autocast_scores_its_knn_monitor(tmp_path):
     """The evidence runs pretrain under bf16 (VIT_PRECISION): the k-NN monitor must score there too."""
     result = Trainer(mae_config(tmp_path, workers=0, amp="bf16", epochs=1)).run()
@@ -148,7 +149,7 @@ def test_bad_mae_input_is_one_line_and_exit_2(tmp_path, capsys):
 def test_mae_under_ddp_two_cpu_processes_agree(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(30500 + os.getpid() % 1000),
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", free_port(),
             "-m", "efficienttrain", "train", "--preset", "cpu", "--objective", "mae", "--model", VIT, "--patch-size", "8",
             "--multiple-of", "8", "--decoder-dim", "32", "--decoder-depth", "1", "--data", "demo", "--demo-per-class", "8",
             "--demo-val-per-class", "3", "--demo-image-size", "32", "--epochs", "2", "--batch-size", "8", "--workers", "0",

@@ -52,6 +52,7 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
         progressive_resizing(8, 112, **kwargs)
 
 
+@pytest.mark.slow
 def test_a_run_trains_at_composers_sizes_with_nearest_resizing(tmp_path):
     from efficienttrain.runner import Trainer
 

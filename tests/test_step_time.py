@@ -61,6 +61,7 @@ def test_render_rewrites_the_markdown_from_the_json(tmp_path, monkeypatch):
     assert "| control | 112 | 8.00 | 20.00 | 3.000 |" in (tmp_path / "st.md").read_text()
 
 
+@pytest.mark.slow
 def test_recount_keeps_the_timings_and_replaces_the_flops(tmp_path, monkeypatch):
     import json
     import sys
