@@ -9,7 +9,7 @@ epoch, and exports its encoder as ``model.safetensors``; the fine-tuning run sta
 Run it (about two minutes on 2 CPU cores)::
 
     python examples/mae_pretrain_finetune.py
-    python examples/mae_pretrain_finetune.py --curriculum none      # the same without the curriculum
+    python examples/mae_pretrain_finetune.py --curriculum constant      # the same without the curriculum
 
 The command-line equivalent::
 
@@ -58,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print(f"pretraining: k-NN top-1 {pre.final_top1:.2f}% after {args.pretrain_epochs} epochs, {pre.train_time:.1f}s of training")
     # 2. Supervised fine-tuning of the exported encoder (a plain timm ViT; its new head starts fresh).
     fine = et.train(
-        **common, curriculum="none", epochs=args.finetune_epochs, init_from=str(out / "pretrain" / "model.safetensors"), output=str(out / "finetune")
+        **common, curriculum="constant", epochs=args.finetune_epochs, init_from=str(out / "pretrain" / "model.safetensors"), output=str(out / "finetune")
     )
     print(f"fine-tuning: top-1 {fine.final_top1:.2f}% after {args.finetune_epochs} epochs")
 

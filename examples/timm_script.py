@@ -11,7 +11,7 @@ Run it (about half a minute on 2 CPU cores)::
     python examples/timm_script.py --output runs/timm
     python examples/timm_script.py --output runs/timm-vit --model vit_tiny_patch16_224 \
         --model-kwargs dynamic_img_size=True img_size=32 --multiple-of 16
-    python examples/timm_script.py --output runs/timm-baseline --curriculum none
+    python examples/timm_script.py --output runs/timm-baseline --curriculum constant
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--output", default="", help="folder for summary.csv")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is fastest on a busy machine)")
     # EfficientTrain.
-    p.add_argument("--curriculum", default="efficienttrain", choices=("efficienttrain", "none"), help="none: the baseline")
+    p.add_argument("--curriculum", default="efficienttrain", choices=("efficienttrain", "constant"), help="constant: the baseline")
     p.add_argument("--multiple-of", type=int, default=1, help="round the sizes (16 for ViT/16, 32 for Swin)")
     # The built-in demo data stands in for --data-dir.
     p.add_argument("--per-class", type=int, default=40)
@@ -92,7 +92,7 @@ def main(argv: Optional[Sequence[str]] = None) -> OrderedDict:
     model.to(device)
 
     # EfficientTrain: the schedule, and a check that the model takes each of its sizes.
-    if args.curriculum == "none":
+    if args.curriculum == "constant":
         curriculum = et.constant(args.epochs, args.img_size)
     else:
         curriculum = et.efficienttrain(args.epochs, args.img_size, multiple_of=args.multiple_of)

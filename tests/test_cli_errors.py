@@ -77,6 +77,7 @@ def _corrupt(root: Path) -> Path:
     return bad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--workers", "1"], ["--preload"]])
 def test_corrupt_image_stops_with_path_and_hint(tmp_path, capsys, extra):
     root = make_image_folder(tmp_path / "d")
@@ -86,6 +87,7 @@ def test_corrupt_image_stops_with_path_and_hint(tmp_path, capsys, extra):
     assert str(root) in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--workers", "1"], ["--preload"]])
 def test_skip_bad_images_counts_them(tmp_path, capsys, extra):
     root = make_image_folder(tmp_path / "d")
@@ -104,6 +106,7 @@ def test_unknown_model(tmp_path, capsys):
     assert_one_line_error(code, err, "unknown model 'resnet19'", "resnet18")
 
 
+@pytest.mark.slow
 def test_incompatible_sizes_suggest_multiple_of(tmp_path, capsys):
     argv = BASE + ["--data", "demo", "--demo-per-class", "2", "--model", "deit_tiny_patch16_224", "--final-size", "64", "--output", str(tmp_path / "o")]
     code, _, err = run_cli(argv, capsys)
@@ -139,6 +142,7 @@ def test_cifar_offline(tmp_path, capsys, monkeypatch):
     assert_one_line_error(code, err, "cannot download cifar10", "offline")
 
 
+@pytest.mark.slow
 def test_failed_start_keeps_existing_checkpoint(tmp_path, capsys):
     out = tmp_path / "o"
     argv = BASE + ["--data", "demo", "--demo-per-class", "2", "--output", str(out)]
@@ -149,3 +153,34 @@ def test_failed_start_keeps_existing_checkpoint(tmp_path, capsys):
     code, _, err = run_cli(argv[:-2] + ["--output", str(out), "--model", "nonexistent_net", "--resume"], capsys)
     assert code == 2
     assert (out / "last.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["--lrr", "0.1"], ["unrecognized arguments: --lrr", "did you mean '--lr'"]),
+        (["--batchsize=8"], ["did you mean '--batch-size'"]),
+        (["--crop-op", "lowfrq"], ["--crop-op must be one of", "did you mean 'lowfreq'"]),
+        (["--shrink-at", "worker"], ["did you mean 'workers'"]),
+        (["--curriculum", "efficientrain"], ["unknown curriculum", "did you mean 'efficienttrain'"]),
+        (["--opt", "sdg"], ["--opt must be one of", "did you mean 'sgd'"]),
+        (["--preset", "cpuu"], ["unknown preset", "did you mean 'cpu'"]),
+    ],
+)
+def test_misspelt_flags_and_values_get_a_did_you_mean(tmp_path, capsys, argv, needles):
+    try:  # argparse exits for an unknown flag; the config's checks return 2
+        code = main(["train", "--data", "demo", "--output", str(tmp_path / "o"), *argv])
+    except SystemExit as stop:
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert all(n in err for n in needles), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_misspelt_config_key_names_the_close_keys(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batchsize: 8\nepoch: 2\n")
+    code, _, err = run_cli(["train", "--config", str(cfg)], capsys)
+    assert_one_line_error(code, err, "'batchsize' (did you mean 'batch_size'", "'epoch' (did you mean 'epochs'")
+    assert "valid keys are" not in err  # every key had a close match: no list of ninety

@@ -157,6 +157,7 @@ def test_data_wait_is_logged_and_a_slow_loader_warns(tmp_path):
     assert len(warnings) == 1 and "stage 1 (B=80)" in warnings[0] and "--workers" in warnings[0] and "--replay" in warnings[0]
 
 
+@pytest.mark.slow
 def test_slow_loader_warning_in_a_run(tmp_path):
     class Slow(torch.utils.data.Dataset):
         def __init__(self, inner):
@@ -180,6 +181,7 @@ def test_slow_loader_warning_in_a_run(tmp_path):
     assert any("waits for data" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_probe_json(tmp_path, capsys):
     argv = ["probe", "--preset", "cpu", "--data", "demo", "--demo-per-class", "4", "--demo-image-size", "32", "--model", "resnet10t",
             "--epochs", "4", "--batch-size", "8", "--workers", "0", "--batches", "2", "--warmup", "1", "--json"]  # fmt: skip
@@ -193,6 +195,26 @@ def test_probe_json(tmp_path, capsys):
     assert sum(r["epochs"] for r in report["sizes"]) == pytest.approx(4)
     assert set(report["predicted_speedup"]) == {"pipelined", "together", "bare_step"} and report["pixel_speedup"] == pytest.approx(1024 / (0.6 * 23**2 + 0.2 * 27**2 + 0.2 * 32**2))
     assert not list(Path.cwd().glob("runs/probe*"))  # the probe writes nothing
+    rounds = report["round_speedups"]
+    assert len(rounds) == 3 and all(r > 0 for r in rounds)  # --rounds 3: one prediction a round, its spread
+    assert report["can_tell"] == (min(rounds) > 1 or max(rounds) < 1)
+
+
+def _report(round_speedups):
+    from efficienttrain.runner.probe import ProbeReport, SizeProbe
+
+    sizes = [SizeProbe(24, 3.0, 0.010, 0.001, 0.011), SizeProbe(32, 1.0, 0.016, 0.001, 0.017)]
+    return ProbeReport("m", 32, 1, 2, sizes, {}, 1.5, round_speedups=round_speedups)
+
+
+def test_the_probe_says_it_cannot_tell_when_its_rounds_straddle_no_speedup():
+    sure = _report([1.31, 1.38, 1.35])
+    assert sure.spread == (1.31, 1.38) and sure.can_tell and "cannot tell" not in sure.table()
+    assert "(rounds: 1.31x-1.38x)" in sure.table()
+    unsure = _report([0.95, 1.18, 1.07])
+    assert not unsure.can_tell
+    assert "cannot tell whether the curriculum is faster here: the rounds range from 0.95x to 1.18x" in unsure.table()
+    assert not _report([1.3]).can_tell and "one round cannot show its own spread" in _report([1.3]).table()
 
 
 @pytest.mark.parametrize(

@@ -17,53 +17,46 @@ The main entry points:
 * the recipe runner: :func:`train`, :class:`Trainer`, :class:`TrainConfig`.
 """
 
-from .api import crop_batch, find_curriculum_sampler, set_epoch
-from .compiling import CompiledModel, compile_for_curriculum
-from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
-from .curricula import (
-    Curriculum,
-    Settings,
-    Stage,
-    constant,
-    create_curriculum,
-    efficienttrain,
-    efficienttrain_pp,
-    linear,
-    list_curricula,
-    load_curriculum,
-)
-from .data import (
-    CurriculumBatchSampler,
-    CurriculumDataset,
-    DemoDataset,
-    ShrinkPlan,
-    build_eval_transform,
-    build_train_transform,
-    set_magnitude,
-)
-from .dryrun import preserved_training_state
-from .errors import UserError
-from .frequency import (
-    downsample,
-    high_pass_filter,
-    low_frequency_crop,
-    low_frequency_crop_fft,
-    low_frequency_crop_image,
-    low_pass_filter,
-    resize_to,
-)
-from .models import check_model_sizes, create_model
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
+# Public name -> the module that owns it. Nothing is imported until a name is used, so the command
+# line answers --version and --help without PyTorch; type checkers see the imports below.
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(("crop_batch", "find_curriculum_sampler", "set_epoch"), ".api"),
+    **dict.fromkeys(("CompiledModel", "compile_for_curriculum"), ".compiling"),
+    **dict.fromkeys(("CostReport", "curriculum_cost", "get_cost_function", "measured_cost", "pixel_cost", "token_cost"), ".cost"),
+    **dict.fromkeys(
+        ("Curriculum", "Settings", "Stage", "constant", "create_curriculum", "efficienttrain", "efficienttrain_pp", "linear", "list_curricula", "load_curriculum"),
+        ".curricula",
+    ),
+    **dict.fromkeys(
+        ("CurriculumBatchSampler", "CurriculumDataset", "DemoDataset", "ShrinkPlan", "build_eval_transform", "build_train_transform", "set_magnitude"), ".data"
+    ),
+    "preserved_training_state": ".dryrun",
+    "UserError": ".errors",
+    **dict.fromkeys(
+        ("downsample", "high_pass_filter", "low_frequency_crop", "low_frequency_crop_fft", "low_frequency_crop_image", "low_pass_filter", "resize_to"), ".frequency"
+    ),
+    **dict.fromkeys(("check_model_sizes", "create_model"), ".models"),
+    **dict.fromkeys(("train", "Trainer", "TrainConfig", "RunResult"), ".runner"),
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 
-def __getattr__(name: str):
-    # The runner pulls in timm's training utilities; import it only when asked for.
-    if name in ("train", "Trainer", "TrainConfig", "RunResult"):
-        from . import runner as _runner
-
-        return getattr(_runner, name)
-    raise AttributeError(f"module 'efficienttrain' has no attribute {name!r}")
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import crop_batch, find_curriculum_sampler, set_epoch
+    from .compiling import CompiledModel, compile_for_curriculum
+    from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
+    from .curricula import Curriculum, Settings, Stage, constant, create_curriculum, efficienttrain, efficienttrain_pp, linear, list_curricula, load_curriculum
+    from .data import CurriculumBatchSampler, CurriculumDataset, DemoDataset, ShrinkPlan, build_eval_transform, build_train_transform, set_magnitude
+    from .dryrun import preserved_training_state
+    from .errors import UserError
+    from .frequency import downsample, high_pass_filter, low_frequency_crop, low_frequency_crop_fft, low_frequency_crop_image, low_pass_filter, resize_to
+    from .models import check_model_sizes, create_model
+    from .runner import RunResult, Trainer, TrainConfig, train
 
 
 __all__ = [

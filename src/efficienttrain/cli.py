@@ -21,10 +21,11 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
-from .errors import UserError
+from .errors import UserError, did_you_mean
 
 __all__ = ["main", "build_parser"]
 
@@ -37,7 +38,9 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="show a curriculum's stages, cost and speedup", description="Show a curriculum's stage table and its theoretical speedup.")
     p.add_argument("--epochs", type=float, default=None, help="training epochs (efficienttrain++: the budget); default 300, or the file's own")
     p.add_argument("--final-size", type=int, default=None, help="final input size; default 224, or the file's own")
-    p.add_argument("--kind", default="efficienttrain", help="efficienttrain, efficienttrain++, linear, progressive-resizing, constant, or a YAML/JSON file")
+    from .curricula import list_curricula
+
+    p.add_argument("--kind", default="efficienttrain", help=f"{', '.join(list_curricula())} (no curriculum), or a YAML/JSON file")
     p.add_argument("--multiple-of", type=int, default=1, help="round sizes to a multiple of this (32 for Swin, 16 for ViT)")
     p.add_argument("--family", default=None, help="efficienttrain++ family: resnet, swin, cswin, deit, convnext")
     p.add_argument("--model", default=None, help="timm model: picks the efficienttrain++ family and is used by --cost tokens/measured")
@@ -51,14 +54,19 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
-    from .cost import curriculum_cost, get_cost_function
     from .curricula import create_curriculum
+    from .curricula.cost import curriculum_cost, pixel_cost
 
     try:
         cur = create_curriculum(args.kind, args.epochs, args.final_size, multiple_of=args.multiple_of, family=args.family, model=args.model)
     except FileNotFoundError as err:
         raise UserError(str(err)) from None
-    cost_fn = get_cost_function(args.cost, model=args.model, sizes=cur.sizes, batch_size=args.batch_size, device=args.device, progress=not args.json)
+    if args.cost == "pixel":
+        cost_fn = pixel_cost  # the common case answers without PyTorch
+    else:
+        from .cost import get_cost_function
+
+        cost_fn = get_cost_function(args.cost, model=args.model, sizes=cur.sizes, batch_size=args.batch_size, device=args.device, progress=not args.json)
     report = curriculum_cost(cur, cost_fn, kind=args.cost)
     if args.json:
         print(json.dumps({"curriculum": cur.to_dict(), "cost": report.to_dict()}, indent=2))
@@ -139,9 +147,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .runner.loop import Trainer
 
-    result = Trainer(_config_from_args(args)).run()
+    trainer = Trainer(_config_from_args(args))
+    result = trainer.run()
     if not result.completed:
-        return 128 + 15
+        # As a shell reports a command ended by a signal: 130 after ctrl-C, 143 after SIGTERM.
+        return 128 + int(trainer.stop_signal or signal.SIGTERM)
     return 0
 
 
@@ -154,9 +164,9 @@ def _add_probe(sub: argparse._SubParsersAction) -> None:
         "bottleneck, and the predicted speedup. Takes the same settings as `train`; writes nothing.",
     )
     _add_config_flags(p)
-    p.add_argument("--batches", type=int, default=12, help="timed batches per measurement (default 12)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed batches before each measurement (default 3)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds over the sizes, so a slow spell hits all alike (default 3)")
+    p.add_argument("--batches", type=int, default=3, help="timed batches per size, over all rounds (default 3: a first look; 30 for figures to quote)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed batches before each size's first measurement (default 1)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds over the sizes: a slow spell hits all alike, and their spread is reported (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_probe)
 
@@ -176,14 +186,16 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="baseline vs EfficientTrain on the built-in demo data",
-        description="Train the same model twice on the built-in demo dataset, once at full size throughout and once "
-        "with the EfficientTrain curriculum, then print top-1, wall time and speedup and write a plot.",
+        help="EfficientTrain against its fair control on the built-in demo data (about 2 minutes on 2 cores)",
+        description="Train the same model twice on the built-in demo dataset: the ramp baseline (full-size images, the same "
+        "RandAugment ramp) and EfficientTrain; print the measured training-time speedup and top-1, and write an "
+        "accuracy-against-time plot.",
     )
     p.add_argument("--model", default="resnet10t", help="timm model (default: resnet10t)")
-    p.add_argument("--epochs", type=float, default=12, help="epochs per run (default: 12)")
-    p.add_argument("--image-size", type=int, default=64, help="demo image size (default: 64)")
-    p.add_argument("--per-class", type=int, default=120, help="training images per class (default: 120)")
+    p.add_argument("--epochs", type=float, default=8, help="epochs per run (default: 8)")
+    p.add_argument("--image-size", type=int, default=112, help="demo image size (default: 112)")
+    p.add_argument("--per-class", type=int, default=24, help="training images per class (default: 24)")
+    p.add_argument("--val-per-class", type=int, default=10, help="validation images per class (default: 10)")
     p.add_argument("--output", default=None, help="output directory (default: runs/demo-<time>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars")
@@ -198,6 +210,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         image_size=args.image_size,
         per_class=args.per_class,
+        val_per_class=args.val_per_class,
         output=args.output,
         seed=args.seed,
         progress=args.progress,
@@ -247,13 +260,35 @@ def _cmd_make_demo(args: argparse.Namespace) -> int:
 
 
 # -- entry point ------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for misspelt flags (Python 3.12's suggest_on_error covers only choices)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subcommands: dict[str, argparse.ArgumentParser] = {}
+
+    def flags(self) -> list[str]:
+        """Every flag of this parser and of its subcommands, read from their help (argparse's lists are private)."""
+        found = set()
+        for parser in (self, *self.subcommands.values()):
+            found.update(re.findall(r"(?<![\w-])--[a-z][\w-]*", parser.format_help()))
+        return sorted(found)
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        if message.startswith("unrecognized arguments:"):
+            flags = self.flags()
+            hints = [did_you_mean(word.split("=")[0], flags) for word in message.split(":", 1)[1].split() if word.startswith("--")]
+            message += "".join(h for h in hints if h)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``efficienttrain`` command."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="efficienttrain", description="Train vision backbones faster with the EfficientTrain curriculum.")
+    parser = _Parser(prog="efficienttrain", description="Train vision backbones faster with the EfficientTrain curriculum.")
     parser.add_argument("--version", action="version", version=f"efficienttrain {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_schedule(sub)
     _add_train(sub)
     _add_probe(sub)
@@ -266,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError:
             continue
         module.add_parser(sub)
+    parser.subcommands = dict(sub.choices)
     return parser
 
 
@@ -352,6 +388,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("efficienttrain: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away (`efficienttrain schedule | head`): stop quietly, as a
+        # command killed by SIGPIPE would, instead of a traceback; stdout must not be flushed again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
 
 
 def _entry() -> None:  # console script

@@ -1,8 +1,15 @@
-"""The demo: baseline against EfficientTrain on the built-in demo data, on any machine.
+"""The demo: EfficientTrain against its fair control on the built-in demo data, on any machine.
 
-It trains the same model twice with the CPU preset, once at the full size throughout and once
-with the EfficientTrain curriculum, and reports top-1, training wall time and the measured
-speedup next to the theoretical one, with an accuracy-against-time plot.
+It trains the same model twice with the CPU preset: once as the ramp baseline (full-size images
+throughout, with the same RandAugment ramp as EfficientTrain, so that only the low-frequency crop
+differs) and once with the EfficientTrain curriculum. It reports the training wall time and the
+measured speedup next to the theoretical one, top-1 on the demo data, and an accuracy-against-time
+plot of both runs.
+
+Its defaults (112 px, 240 training images, 8 epochs) keep both runs within about two minutes on 2
+CPU cores: at 64 px a step's fixed costs dominate on a CPU and the crop saves less time there.
+Both runs share :data:`DEMO_RECIPE`, the CPU preset changed so that a model learns something in
+about 60 steps.
 """
 
 from __future__ import annotations
@@ -17,10 +24,17 @@ __all__ = ["run_demo", "comparison_table"]
 
 # What the demo's accuracy gap is, printed under its table: the data are made to favour a curriculum.
 DEMO_DATA_NOTE = (
-    "The speedup is measured: training wall time of the same epochs, evaluation excluded.\n"
-    "The top-1 gap is a property of the synthetic demo data, not evidence: its classes pair a coarse shape with a\n"
-    "fine texture, which favours a curriculum that learns the shapes first. Results on real images: docs/results.md."
+    "The speedup is measured: training wall time of the same epochs, evaluation excluded, against the ramp baseline\n"
+    "(full-size images, the same RandAugment ramp: only the crop differs). One pair of runs on a shared machine varies\n"
+    "by about 10% in time. Top-1 on 100 synthetic validation images after 8 short epochs is low for both runs and\n"
+    "differs by noise (one image is 1 point): it is not evidence. Results on real images, with seeds and\n"
+    "standard errors: docs/results.md."
 )
+
+
+# The CPU preset, changed for about 60 steps from scratch: smaller batches, a higher lr, milder
+# crops, no Mixup or random erasing. Both arms use it; the curriculum's RandAugment ramp is kept.
+DEMO_RECIPE: dict[str, Any] = {"batch_size": 32, "lr": 5e-3, "mixup": 0.0, "reprob": 0.0, "scale": (0.5, 1.0)}
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> str:
@@ -45,9 +59,10 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
 def run_demo(
     *,
     model: str = "resnet10t",
-    epochs: float = 12,
-    image_size: int = 64,
-    per_class: int = 120,
+    epochs: float = 8,
+    image_size: int = 112,
+    per_class: int = 24,
+    val_per_class: int = 10,
     output: Optional[str] = None,
     seed: int = 0,
     progress: Optional[bool] = None,
@@ -59,6 +74,7 @@ def run_demo(
         epochs: Epochs of each run.
         image_size: Demo image (and final) size.
         per_class: Demo training images per class.
+        val_per_class: Demo validation images per class.
         output: Output directory (default ``runs/demo-<timestamp>``).
         seed: Seed of both runs.
         progress: Show progress bars (default: when on a terminal).
@@ -72,18 +88,21 @@ def run_demo(
 
     out = Path(output) if output else Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     rows = []
-    for label, curriculum in (("baseline", "none"), ("efficienttrain", "efficienttrain")):
+    arms = (("ramp baseline", "ramp-baseline", {"curriculum": "constant", "magnitude": "linear"}), ("EfficientTrain", "efficienttrain", {"curriculum": "efficienttrain"}))
+    for label, folder, curriculum in arms:
         print(f"\n=== {label}: {model}, {epochs:g} epochs on the demo data ({image_size}px) ===", flush=True)
         cfg = make_config(
             {
                 "data": "demo",
                 "model": model,
-                "curriculum": curriculum,
+                **DEMO_RECIPE,
+                **curriculum,
                 "epochs": epochs,
                 "demo_image_size": image_size,
                 "demo_per_class": per_class,
-                "output": str(out / label),
-                "name": label,
+                "demo_val_per_class": val_per_class,
+                "output": str(out / folder),
+                "name": folder,
                 "seed": seed,
                 "progress": progress,
                 "safetensors": False,
@@ -93,7 +112,9 @@ def run_demo(
         result = Trainer(cfg).run()
         rows.append({"label": label, "top1": result.final_top1, "train_time_s": result.train_time, "theoretical_speedup": result.summary["theoretical_speedup"]})
     table = comparison_table(rows)
-    plot = plot_runs([out / "baseline", out / "efficienttrain"], out / "accuracy_vs_time.png", labels=["baseline", "EfficientTrain"], title=f"{model} on the demo data")
+    plot = plot_runs(
+        [out / folder for _, folder, _ in arms], out / "accuracy_vs_time.png", labels=[label for label, _, _ in arms], title=f"{model} on the demo data, {image_size} px"
+    )
     (out / "comparison.json").write_text(json.dumps(rows, indent=2))
     (out / "comparison.txt").write_text(table + "\n")
     print("\n" + table)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError", "BadImageError"]
+import difflib
+from typing import Iterable
+
+__all__ = ["UserError", "BadImageError", "did_you_mean", "choice_error"]
 
 
 class UserError(ValueError):
@@ -15,3 +18,32 @@ class UserError(ValueError):
 
 class BadImageError(UserError):
     """An image file that cannot be decoded (corrupt or truncated)."""
+
+
+def did_you_mean(given: str, choices: Iterable[str]) -> str:
+    """The close matches of a misspelt name, as text to append to a message (empty when none is close).
+
+    Args:
+        given: What the user wrote.
+        choices: The valid names.
+
+    Returns:
+        ``"; did you mean 'x'?"``, ``"; did you mean 'x' or 'y'?"`` or ``""``.
+    """
+    close = difflib.get_close_matches(str(given), [str(c) for c in choices], n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def choice_error(what: str, given: object, choices: Iterable[str]) -> UserError:
+    """The one-line error for a value outside its choices: names the value, the closest choice, and all of them.
+
+    Args:
+        what: The option, as the user spells it (``--crop-op``).
+        given: The value given.
+        choices: The valid values.
+
+    Returns:
+        The error to raise.
+    """
+    choices = list(choices)
+    return UserError(f"{what} must be one of {', '.join(choices)}, got {given!r}{did_you_mean(str(given), choices)}")

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .limits import CROP_OPS, DOWNSAMPLE_MODES, MAX_IMAGE_SIZE
+
 __all__ = [
     "crop_operator",
     "low_frequency_crop",
@@ -48,19 +50,12 @@ SizeLike = Union[int, Sequence[int]]
 ImageLike = Union[torch.Tensor, np.ndarray, Image.Image]
 CropMethod = Literal["auto", "matmul", "rfft"]
 
-DOWNSAMPLE_MODES = ("nearest", "bilinear", "bicubic", "area", "lanczos")
-
 # Below this many image planes (channels x batch) on a CPU, the separable real FFT beats the
 # dense matmul: measured in benchmarks/crop_speed.py (one 3-channel image: about 0.5 ms against
 # 0.85 ms on one core), while for batches the matmul wins (about 2x at batch 64).
 _RFFT_MAX_PLANES = 16
 
 _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
-
-# The largest image side the package accepts (final sizes, stage sizes, crop operators). Training
-# above it is far outside what anyone does, and a typo such as 8192 for 192 would otherwise surface
-# as an allocation failure minutes later; docs/training.md documents the bound.
-MAX_IMAGE_SIZE = 4096
 
 
 def _pair(size: SizeLike) -> tuple[int, int]:
@@ -491,9 +486,6 @@ def downsample(x: torch.Tensor, size: SizeLike, mode: str = "bilinear") -> torch
             kwargs = {"antialias": True, "align_corners": False} if mode in ("bilinear", "bicubic") else {}
             y = F.interpolate(flat, size=out_hw, mode=mode, **kwargs).reshape(*lead, *out_hw)
     return y.to(x.dtype)
-
-
-CROP_OPS = ("lowfreq",) + DOWNSAMPLE_MODES
 
 
 def resize_to(x: torch.Tensor, size: SizeLike, op: str = "lowfreq") -> torch.Tensor:

@@ -254,9 +254,9 @@ class MetricsRow:
 
     Attributes:
         epoch: Epoch, from 1.
-        stage: Curriculum stage at the epoch's start, from 1.
+        stage: Curriculum stage of the epoch's last batch, from 1.
         size: Input size of the epoch's last batch.
-        magnitude: RandAugment magnitude at the epoch's start.
+        magnitude: RandAugment magnitude of the epoch's last batch.
         lr: Learning rate at the epoch's end.
         train_loss: Mean training loss.
         val_loss: Validation loss.
@@ -527,6 +527,8 @@ class RunDir:
     CURRICULUM = "curriculum.yaml"
     MODEL = "model.safetensors"
     MODEL_EMA = "model_ema.safetensors"
+    TENSORBOARD = "tb"
+    MLFLOW_RUN = "mlflow_run_id.txt"  # the MLflow run a resumed run goes on logging to
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserError
+from ..limits import CROP_OPS
 
 __all__ = ["add_parser"]
 
@@ -269,8 +270,6 @@ def _series_name(paths: list[str]) -> str:
 
 # -- spectra ----------------------------------------------------------------------------------
 def _add_spectra(sub: argparse._SubParsersAction) -> None:
-    from .spectra import LEAKAGE_OPS
-
     p = sub.add_parser(
         "spectra",
         help="spectra, low-pass filters, crops (Figs. 2, 5) and Proposition 1's leakage",
@@ -281,7 +280,7 @@ def _add_spectra(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", nargs="+", default=None, metavar="FILE", help="image files (default: validation images of --data)")
     p.add_argument("--radii", default=None, help="low-pass radii to show, e.g. 4,8,16 (default: 1/16, 1/8 and 1/4 of the size)")
     p.add_argument("--sizes", default=None, help="crop sizes B, e.g. 32,40,48 (default: 1/2, 5/8 and 3/4 of the size)")
-    p.add_argument("--ops", default=",".join(LEAKAGE_OPS), help=f"operators compared (default {','.join(LEAKAGE_OPS)})")
+    p.add_argument("--ops", default=",".join(CROP_OPS), help=f"operators compared (default {','.join(CROP_OPS)})")
     p.add_argument("--show", type=int, default=3, help="images shown in the spectra figure (default 3)")
     g = p.add_argument_group("images")
     g.add_argument("--data", default="demo", help="demo (default), cifar10, cifar100, or an ImageFolder DIR")

@@ -29,7 +29,8 @@ from typing import Any, Sequence, Union
 import torch
 
 from ..errors import UserError
-from ..frequency import DOWNSAMPLE_MODES, resize_to
+from ..frequency import resize_to
+from ..limits import CROP_OPS
 from .report import format_table, write_csv, write_json
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "load_images",
 ]
 
-LEAKAGE_OPS = ("lowfreq",) + DOWNSAMPLE_MODES
+LEAKAGE_OPS = CROP_OPS  # the crop and every down-sampling mode
 PathLike = Union[str, Path]
 
 

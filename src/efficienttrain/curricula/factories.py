@@ -25,6 +25,8 @@ from typing import Optional, Sequence, Union
 
 import yaml
 
+from ..errors import did_you_mean
+
 from .cost import curriculum_cost
 from .schedule import DEFAULT_MAX_MAGNITUDE, Curriculum, Stage, merge_stages, round_size
 
@@ -317,7 +319,7 @@ def constant(epochs: float = DEFAULT_EPOCHS, final_size: int = 224, *, max_magni
     """
     t = _check_epochs(epochs)
     g = _check_final_size(final_size)
-    return Curriculum([Stage(0.0, t, g)], final_size=g, magnitude_rule="constant", max_magnitude=max_magnitude, name="baseline")
+    return Curriculum([Stage(0.0, t, g)], final_size=g, magnitude_rule="constant", max_magnitude=max_magnitude, name="constant")
 
 
 def _composer_size(t: float, g: int, initial_scale: float, delay: float, ramp: float, increment: int) -> int:
@@ -492,7 +494,7 @@ def create_curriculum(
             if epochs is not None or final_size is not None or multiple_of != 1:
                 cur = cur.scaled(epochs=epochs, final_size=final_size, multiple_of=multiple_of)
             return cur
-        raise ValueError(f"unknown curriculum {kind!r}; choose one of {', '.join(_KINDS)}, none, or a .yaml/.json file")
+        raise ValueError(f"unknown curriculum {kind!r}; choose one of {', '.join(_KINDS)}, or a .yaml/.json file{did_you_mean(kind, _NAMES)}")
     epochs = DEFAULT_EPOCHS if epochs is None else epochs
     final_size = 224 if final_size is None else final_size
     if name == "efficienttrain":

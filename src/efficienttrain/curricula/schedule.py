@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import yaml
 
-from ..frequency import MAX_IMAGE_SIZE
+from ..limits import MAX_IMAGE_SIZE
 
 __all__ = [
     "Stage",
@@ -390,10 +390,11 @@ class Curriculum:
 
     # -- display ----------------------------------------------------------------------------
     def epoch_range(self, stage: Stage) -> str:
-        """Human-readable epoch range of a stage: ``1-180`` style when boundaries are whole."""
-        if _is_whole(stage.start) and _is_whole(stage.end):
-            return f"{int(round(stage.start)) + 1}-{int(round(stage.end))}"
-        return f"{stage.start:.2f}-{stage.end:.2f}"
+        """A stage's span in epochs of training done, start to end: ``0-180``, ``180-240``, ``0-7.20``.
+
+        One format for whole and fractional boundaries (a whole number prints without decimals).
+        """
+        return f"{_fmt(stage.start)}-{_fmt(stage.end)}"
 
     def magnitude_range(self, stage: Stage) -> str:
         """Human-readable magnitude of a stage (a range under the linear rule)."""
@@ -411,11 +412,14 @@ class Curriculum:
         Returns:
             The table, one line per stage, with a header.
         """
-        rule = "per stage" if any(s.magnitude is not None for s in self.stages) else self.magnitude_rule
-        head = (
-            f"{self.name}: {_fmt(self.epochs)} epochs, final size {self.final_size}, "
-            f"RandAugment magnitude {rule} (m0={_clean_number(self.max_magnitude)})"
-        )
+        m0 = _clean_number(self.max_magnitude)
+        if any(s.magnitude is not None for s in self.stages):
+            magnitude = f"RandAugment magnitude set per stage, ending at {_clean_number(self.stages[-1].magnitude if self.stages[-1].magnitude is not None else self.max_magnitude)}"
+        elif self.magnitude_rule == "linear":
+            magnitude = f"RandAugment magnitude ramping linearly to m={m0}"
+        else:
+            magnitude = f"RandAugment magnitude constant at m={m0}"
+        head = f"{self.name}: {_fmt(self.epochs)} epochs, final size {self.final_size}, {magnitude}"
         cols = ["stage", "epochs", "length", "B", "magnitude"] + (["cost share"] if cost else [])
         rows = []
         ref = cost(self.final_size) * self.epochs if cost else None

@@ -1,10 +1,25 @@
 """Data: datasets (ImageFolder, CIFAR, the demo set), transforms, and the curriculum-aware sampler."""
 
-from .datasets import DatasetPair, build_datasets, default_final_size, load_image, native_size, validate_image_folder
-from .demo import DEMO_CLASSES, DemoDataset, write_demo_dataset
-from .sampler import CurriculumBatchSampler, CurriculumDataset, SampleKey, SamplerState, batch_keys, sample_seed
-from .shrink import SHRINK_AT, ShrinkPlan, shrink_batch
-from .transforms import build_eval_transform, build_train_transform, find_randaugment, randaugment_magnitude, set_magnitude
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+# Imported on first use: the command line reads the shrink plan's names without torchvision or timm.
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(("DatasetPair", "build_datasets", "default_final_size", "load_image", "native_size", "validate_image_folder"), ".datasets"),
+    **dict.fromkeys(("DEMO_CLASSES", "DemoDataset", "write_demo_dataset"), ".demo"),
+    **dict.fromkeys(("CurriculumBatchSampler", "CurriculumDataset", "SampleKey", "SamplerState", "batch_keys", "sample_seed"), ".sampler"),
+    **dict.fromkeys(("SHRINK_AT", "ShrinkPlan", "shrink_batch"), ".shrink"),
+    **dict.fromkeys(("build_eval_transform", "build_train_transform", "find_randaugment", "randaugment_magnitude", "set_magnitude"), ".transforms"),
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .datasets import DatasetPair, build_datasets, default_final_size, load_image, native_size, validate_image_folder
+    from .demo import DEMO_CLASSES, DemoDataset, write_demo_dataset
+    from .sampler import CurriculumBatchSampler, CurriculumDataset, SampleKey, SamplerState, batch_keys, sample_seed
+    from .shrink import SHRINK_AT, ShrinkPlan, shrink_batch
+    from .transforms import build_eval_transform, build_train_transform, find_randaugment, randaugment_magnitude, set_magnitude
 
 __all__ = [
     "DatasetPair",

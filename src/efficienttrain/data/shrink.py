@@ -15,12 +15,13 @@ the plan:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
-
-import torch
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..curricula import Settings
-from ..frequency import CROP_OPS, resize_to
+from ..limits import CROP_OPS
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["SHRINK_AT", "ShrinkPlan", "shrink_batch"]
 
@@ -92,6 +93,10 @@ def shrink_batch(plan: ShrinkPlan, images: torch.Tensor, settings: Union[Setting
     Returns:
         The batch at ``settings.size`` (the input itself when there is nothing to do).
     """
+    # Imported here, not above: the plan itself is read by the command line's validation, which
+    # answers without PyTorch (frequency needs it).
+    from ..frequency import resize_to
+
     if plan.in_workers:
         return images
     size = settings.size if isinstance(settings, Settings) else int(settings)

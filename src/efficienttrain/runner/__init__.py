@@ -6,10 +6,24 @@ Modules: :mod:`.config` (settings and presets), :mod:`.loop` (the :class:`Traine
 Run directories are read and written through :mod:`efficienttrain.rundir`.
 """
 
-from .config import PRESETS, TrainConfig, load_config, make_config
-from .loop import Trainer, train
-from .records import RunResult
-from .state import weights_checksum
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+# Imported on first use: `train --help` reads the config without the training loop's imports (timm).
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(("PRESETS", "TrainConfig", "load_config", "make_config"), ".config"),
+    **dict.fromkeys(("Trainer", "train"), ".loop"),
+    "RunResult": ".records",
+    "weights_checksum": ".state",
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import PRESETS, TrainConfig, load_config, make_config
+    from .loop import Trainer, train
+    from .records import RunResult
+    from .state import weights_checksum
 
 __all__ = [
     "TrainConfig",

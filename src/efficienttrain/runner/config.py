@@ -17,9 +17,10 @@ from typing import Any, NamedTuple, Optional, Union
 
 import yaml
 
-from ..data.datasets import default_final_size
 from ..data.shrink import SHRINK_AT, ShrinkPlan
-from ..errors import UserError
+from ..curricula import list_curricula
+from ..errors import UserError, choice_error, did_you_mean
+from ..limits import CROP_OPS, MAX_IMAGE_SIZE
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType", "flag_name"]
 
@@ -31,6 +32,11 @@ def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+AMP_MODES = ("auto", "none", "bf16", "fp16")
+OPTIMIZERS = ("adamw", "sgd", "lamb", "adam")
+# The usual learning rates of each optimizer for training from scratch or fine-tuning; a rate 10x
+# outside this range is warned about (TrainConfig.lr_warning).
+SANE_LR: dict[str, tuple[float, float]] = {"adamw": (1e-4, 5e-3), "adam": (1e-4, 5e-3), "lamb": (1e-4, 2e-2), "sgd": (1e-2, 1.0)}
 # What --objective accepts; runner/objectives.py maps each name to its Objective (a test keeps the two equal).
 OBJECTIVE_NAMES = ("classification", "mae")
 
@@ -60,7 +66,7 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = _opt({}, "more arguments for the timm model's constructor, as KEY=VALUE (values read as YAML), e.g. depth=6 global_pool=avg")
     objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
     # curriculum
-    curriculum: str = _opt("efficienttrain", "efficienttrain, efficienttrain++, linear, progressive-resizing, none, or a curriculum YAML/JSON file")
+    curriculum: str = _opt("efficienttrain", f"{', '.join(list_curricula())} (no curriculum), or a curriculum YAML/JSON file")
     epochs: Optional[float] = _opt(None, "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own")
     final_size: Optional[int] = _opt(None, "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)")
     multiple_of: int = _opt(1, "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)")
@@ -74,8 +80,8 @@ class TrainConfig:
         "data-loader workers, after augmentation), before-augment (in the workers, so RandAugment runs at B; reverses the paper's order)",
     )
     reduced_decode: bool = _opt(False, "decode JPEGs at 1/2, 1/4 or 1/8 scale when the random-resized crop allows it (image folders without --preload)")
-    crop_in_workers: bool = _opt(False, "deprecated spelling of --shrink-at workers (removed in the next release)")
-    augment_at_size: bool = _opt(False, "deprecated: with --crop-in-workers, the spelling of --shrink-at before-augment (removed in the next release)")
+    crop_in_workers: bool = _opt(False, "deprecated spelling of --shrink-at workers (removed in 0.2.0)")
+    augment_at_size: bool = _opt(False, "deprecated: with --crop-in-workers, the spelling of --shrink-at before-augment (removed in 0.2.0)")
     replay: int = _opt(1, "EfficientTrain++ replay: below the final size, use each loaded image K times (fresh crop and flip); epochs then see 1/K as many distinct images")
     # optimisation (Table 14)
     batch_size: int = _opt(128, "batch size per process")
@@ -133,7 +139,8 @@ class TrainConfig:
     save_every: int = _opt(1, "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)")
     snapshot_every: int = _opt(0, "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)")
     safetensors: bool = _opt(True, "export the final weights as safetensors")
-    tensorboard: bool = _opt(False, "also log to TensorBoard")
+    tensorboard: bool = _opt(False, "also log to TensorBoard (OUTPUT/tb): every step's loss, lr, size, magnitude and data wait, and every epoch's row")
+    mlflow: Optional[str] = _opt(None, "also log params and the same scalars to this MLflow tracking URI (sqlite:///mlflow.db, http://host:5000); needs efficienttrain[mlflow]")
     progress: Optional[bool] = _opt(None, "show a progress bar (default: when attached to a terminal)")
     trace: bool = _opt(False, "every rank writes its per-step curriculum settings and final weight checksum (debugging, tests)")
     plot: Optional[str] = _opt(None, "write an accuracy-vs-wall-time plot of this run to this PNG")
@@ -146,6 +153,22 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         return self.base_lr * self.batch_size * world_size * self.accum_steps / self.base_batch_size
+
+    def lr_warning(self, world_size: int = 1) -> Optional[str]:
+        """One line when the learning rate is far (10x or more) outside the usual range of its optimizer.
+
+        The paper's recipe scales its lr from batch 4096, so a small ``--batch-size`` without
+        ``--lr`` or a preset trains at a rate that learns nothing, and nothing else would say so.
+        """
+        lr = self.resolved_lr(world_size)
+        low, high = SANE_LR[self.opt]
+        if low / 10 <= lr <= high * 10:
+            return None
+        how = "given by --lr" if self.lr is not None else f"--base-lr {self.base_lr:g} x batch {self.batch_size * world_size * self.accum_steps} / {self.base_batch_size}"
+        return (
+            f"warning: lr {lr:.3g} ({how}) is far outside the usual {low:g}-{high:g} for --opt {self.opt}; "
+            "set --lr, or start from --preset cpu (small batches) or another preset"
+        )
 
     def resolved_warmup(self, total_epochs: float) -> float:
         """Warm-up length: ``warmup_epochs`` if set, else 20 of every 300 epochs."""
@@ -201,7 +224,7 @@ class TrainConfig:
 
     def _validate_shrink_at(self) -> None:
         if self.shrink_at not in SHRINK_AT:
-            raise UserError(f"--shrink-at must be one of {', '.join(SHRINK_AT)}, got {self.shrink_at!r}")
+            raise choice_error("--shrink-at", self.shrink_at, SHRINK_AT)
         if self.augment_at_size and not self.crop_in_workers:
             raise UserError("--augment-at-size shrinks images in the data-loader workers: add --crop-in-workers (or pass --shrink-at before-augment)")
         if (self.crop_in_workers or self.augment_at_size) and self.shrink_at != "device" and self.shrink_at != self.resolved_shrink_at():
@@ -234,7 +257,6 @@ class TrainConfig:
             UserError: Naming the bad field and what would be valid.
         """
         from ..compiling import COMPILE_MODES
-        from ..frequency import CROP_OPS, MAX_IMAGE_SIZE
 
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             raise UserError(f"--epochs must be positive, got {self.epochs}")
@@ -250,7 +272,7 @@ class TrainConfig:
             if size is not None and size > MAX_IMAGE_SIZE:
                 raise UserError(f"{flag} {size} is above the largest supported image size {MAX_IMAGE_SIZE} (docs/training.md); lower it")
         if self.compile_mode not in COMPILE_MODES:
-            raise UserError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+            raise choice_error("--compile-mode", self.compile_mode, COMPILE_MODES)
         if self.compile_mode != "default" and self.compile_backend != "inductor":
             raise UserError(f"--compile-mode {self.compile_mode} needs --compile-backend inductor")
         if self.compile_warmup and not self.compile:
@@ -258,15 +280,15 @@ class TrainConfig:
         if self.multiple_of < 1:
             raise UserError(f"--multiple-of must be at least 1, got {self.multiple_of}")
         if self.crop_op not in CROP_OPS:
-            raise UserError(f"--crop-op must be one of {', '.join(CROP_OPS)}, got {self.crop_op!r}")
-        if self.amp not in ("auto", "none", "bf16", "fp16"):
-            raise UserError(f"--amp must be auto, none, bf16 or fp16, got {self.amp!r}")
-        if self.magnitude not in (None, "linear", "constant"):
-            raise UserError(f"--magnitude must be linear or constant, got {self.magnitude!r}")
-        if self.objective not in OBJECTIVE_NAMES:
-            raise UserError(f"--objective must be one of {', '.join(OBJECTIVE_NAMES)}, got {self.objective!r}")
-        if self.opt not in ("adamw", "sgd", "lamb", "adam"):
-            raise UserError(f"--opt must be adamw, sgd, lamb or adam, got {self.opt!r}")
+            raise choice_error("--crop-op", self.crop_op, CROP_OPS)
+        for name, value, choices in (
+            ("amp", self.amp, AMP_MODES),
+            ("magnitude", self.magnitude or "linear", ("linear", "constant")),
+            ("objective", self.objective, OBJECTIVE_NAMES),
+            ("opt", self.opt, OPTIMIZERS),
+        ):
+            if value not in choices:
+                raise choice_error(flag_name(name), value, choices)
         if (self.mixup > 0 or self.cutmix > 0) and self.batch_size % 2:
             raise UserError(f"Mixup/CutMix need an even --batch-size, got {self.batch_size}")
         for name in ("mixup", "cutmix", "smoothing", "reprob", "drop_path", "mixup_prob", "hflip"):
@@ -287,12 +309,24 @@ class TrainConfig:
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise UserError(f"--crop-pct must be in (0, 1], got {self.crop_pct}")
         if self.extra:
-            raise UserError(f"unknown config key(s) {sorted(self.extra)}; valid keys are: {', '.join(_field_names())}")
+            raise UserError(_unknown_keys_message(sorted(self.extra)))
         return self
+
+
+def _unknown_keys_message(keys: list[str]) -> str:
+    """Each unknown key with its closest valid keys; all valid keys only when one has none close."""
+    names = _field_names()
+    hints = [f"{k!r}{did_you_mean(k, names).replace('; ', ' (').replace('?', '?)')}" for k in keys]
+    if all("did you mean" in h for h in hints):
+        return f"unknown config key(s) {', '.join(hints)}"
+    return f"unknown config key(s) {', '.join(hints)}; valid keys are: {', '.join(names)}"
 
 
 def resolve_final_size(data: str, final_size: Optional[int] = None, demo_image_size: int = 64) -> int:
     """The runner's rule for the final size: see :func:`efficienttrain.data.datasets.default_final_size`."""
+    # Imported here: datasets needs torchvision, and the command line's help reads this module without it.
+    from ..data.datasets import default_final_size
+
     return default_final_size(data, final_size, demo_image_size)
 
 
@@ -355,7 +389,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "amp", "device", "workers", "persistent_workers", "threads", "seed", "deterministic", "channels_last",
         "compile", "compile_mode", "compile_backend", "compile_warmup", "preflight",
     ),
-    "output": ("output", "name", "resume", "save_every", "snapshot_every", "safetensors", "tensorboard", "progress", "trace", "plot", "preset"),
+    "output": ("output", "name", "resume", "save_every", "snapshot_every", "safetensors", "tensorboard", "mlflow", "progress", "trace", "plot", "preset"),
 }  # fmt: skip
 
 
@@ -460,7 +494,7 @@ def make_config(values: dict[str, Any], preset: Optional[str] = None) -> TrainCo
     merged: dict[str, Any] = {}
     if preset:
         if preset not in PRESETS:
-            raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}{did_you_mean(preset, PRESETS)}")
         merged.update(PRESETS[preset])
         merged["preset"] = preset
     unknown = {k: v for k, v in values.items() if k not in _field_names()}

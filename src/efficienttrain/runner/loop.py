@@ -32,7 +32,7 @@ from ..rundir import weights_meta
 from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
-from .logger import MetricsLogger, format_summary
+from .logger import MetricsLogger, MlflowTracker, StepScalars, format_summary
 from .compute import compute_record, count_flops
 from .preflight import DrySteps
 from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
@@ -106,6 +106,11 @@ class Trainer:
             self.parts = build_parts(cfg, self._runtime, self._curriculum, log=self.log, progress=self._progress_enabled())
         return self
 
+    @property
+    def stop_signal(self) -> Optional[int]:
+        """The signal (SIGTERM or SIGINT) that stopped the run early, or ``None``."""
+        return self._stop_signal
+
     # -- helpers ------------------------------------------------------------------------------
     def _progress_enabled(self) -> bool:
         return progress_enabled(self.cfg.progress, self._is_main())
@@ -177,7 +182,7 @@ class Trainer:
         elif outcome == "completed" and parts.runtime.is_main:
             self._finish()
         if self._logger is not None:
-            self._logger.close()
+            self._logger.close(finished=outcome == "completed")
         return self._result(state, completed=outcome == "completed")
 
     def _start(self) -> RunState:
@@ -192,7 +197,8 @@ class Trainer:
             self.log(f"resuming {parts.run_dir.path} at epoch {state.epoch + 1}, step {state.step}")
         if parts.runtime.is_main:
             parts.run_dir.prepare(cfg.to_dict(), parts.curriculum.to_yaml())
-            self._logger = MetricsLogger(parts.run_dir.path, tensorboard=cfg.tensorboard)
+            tracker = MlflowTracker(cfg.mlflow, parts.run_dir.path, cfg.name or parts.run_dir.path.name, cfg.to_dict()) if cfg.mlflow else None
+            self._logger = MetricsLogger(parts.run_dir.path, tensorboard=cfg.tensorboard, mlflow=tracker)
             # Rows logged after the last checkpoint was written (a stop during evaluation, a crash,
             # or a kill before the first checkpoint of a fresh start) would be repeated: start the
             # files again from the checkpoint's history, which is empty on a fresh start.
@@ -205,6 +211,9 @@ class Trainer:
                 f"theoretical speedup (pixel model): {curriculum_cost(cur).speedup:.2f}x; model {cfg.model}, {len(parts.data.train)} "
                 f"training images, {parts.data.num_classes} classes, lr {parts.optim.lr:.3g}, device {parts.runtime.device}"
             )
+            warning = cfg.lr_warning(parts.runtime.world_size)
+            if warning:
+                self.log(warning)
         # Each epoch's pixel cost relative to an epoch at the final size, for the ETA.
         cur = parts.curriculum
         self._epoch_costs = [cost_between(cur, float(e), min(float(e + 1), cur.epochs)) for e in range(cur.num_epochs)]
@@ -241,6 +250,7 @@ class Trainer:
             self._progress_enabled(), epoch, parts.curriculum.num_epochs, n_batches, start, self._epoch_costs, state.train_time + state.epoch_elapsed
         )
         tally = EpochTally(last_size=parts.curriculum.final_size)
+        first_global_step = sum(parts.sampler.batches_in_epoch(e) for e in range(epoch))
         parts.optim.optimizer.zero_grad(set_to_none=True)
         batches = iter(parts.train_loader)
         try:
@@ -253,6 +263,9 @@ class Trainer:
                 settings = parts.sampler.settings(epoch, step)
                 stop = self.train_step(state, step, n_batches, batch[0], batch[1], settings, tally)
                 tally.data_wait += waited
+                if self._logger is not None:
+                    scalars = StepScalars(tally.last_loss, parts.optim.current_lr, tally.last_size, settings.magnitude, waited)
+                    self._logger.log_step(first_global_step + step, scalars)
                 self._wait_watch.observe(settings, waited, time.perf_counter() - t0, first_of_epoch=step == start)
                 progress.update(step, settings, tally.last_size, tally.mean_loss, tally.images, tally.data_wait)
                 if stop and step + 1 < n_batches:
@@ -309,9 +322,11 @@ class Trainer:
             parts.optim.step(parts.model, cfg.clip_grad, state.num_updates)
         self._trace({"epoch": state.epoch, "step": step, "size": size, "magnitude": settings.magnitude, "stage": settings.stage})
         tally.loss_sum += loss_value
+        tally.last_loss = loss_value
         tally.batches += 1
         tally.images += x.shape[0]
         tally.last_size = size
+        tally.last_settings = settings
         if stop and self._stop_signal is None:
             self._stop_signal = signal.SIGTERM  # another rank got it
         return stop

@@ -3,14 +3,14 @@
 For every size of the curriculum, :func:`probe` measures three things with the run's own
 config (model, optimizer, transform, workers, crop):
 
-* the **bare step**: forward, backward and update of the real model on batches already at size
-  ``B`` (no loading, no crop);
+* the **step**: crop (when the device shrinks images), forward, backward and update of the real
+  model on the loader's batches, timed apart from the wait for each batch;
 * the **loader**: images per second of the real data pipeline, with the configured workers, at
   that stage's settings (RandAugment magnitude, the size when the workers shrink images, and the
   replayed views), with the batches keyed by the run's own :func:`~efficienttrain.data.batch_keys`;
 * the two **together**: real training steps fed by the real loader, crop included.
 
-A stage's time per image is predicted two ways: ``pipelined``, the slower of the bare step and
+A stage's time per image is predicted two ways: ``pipelined``, the slower of the step and
 the loader (what a GPU with a CPU loader approaches, where the two run on separate hardware), and
 ``together``, as measured (what a machine delivers where the loader and the model share cores,
 such as a CPU-only one). The report names each stage's bottleneck and, where the loader is the
@@ -89,6 +89,7 @@ class ProbeReport:
         pixel_speedup: The pixel cost model's prediction.
         notes: Remarks printed under the table.
         provenance: Git commit, library versions and CPU of the measurement.
+        round_speedups: The ``together`` prediction from each round alone: the probe's own spread.
     """
 
     model: str
@@ -100,11 +101,23 @@ class ProbeReport:
     pixel_speedup: float
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    round_speedups: list[float] = field(default_factory=list)
 
     def _speedup(self, attr: str) -> float:
         by_size = {p.size: getattr(p, attr) for p in self.sizes}
         total_epochs = sum(p.epochs for p in self.sizes)
         return by_size[self.final_size] * total_epochs / sum(p.epochs * by_size[p.size] for p in self.sizes)
+
+    @property
+    def spread(self) -> Optional[tuple[float, float]]:
+        """The lowest and highest round's ``together`` speedup (``None`` with fewer than two rounds)."""
+        return (min(self.round_speedups), max(self.round_speedups)) if len(self.round_speedups) >= 2 else None
+
+    @property
+    def can_tell(self) -> bool:
+        """Whether the rounds agree on the sign of the effect: their range does not reach 1.0x."""
+        spread = self.spread
+        return spread is not None and (spread[0] > 1.0 or spread[1] < 1.0)
 
     @property
     def predicted_speedup(self) -> dict[str, float]:
@@ -120,6 +133,7 @@ class ProbeReport:
             "model": self.model, "final_size": self.final_size, "workers": self.workers, "threads": self.threads,
             "sizes": rows, "predicted_speedup": self.predicted_speedup, "pixel_speedup": self.pixel_speedup,
             "curriculum": self.curriculum, "notes": self.notes, "provenance": self.provenance,
+            "round_speedups": self.round_speedups, "can_tell": self.can_tell,
         }  # fmt: skip
 
     def table(self) -> str:
@@ -133,29 +147,36 @@ class ProbeReport:
                 f"{p.bottleneck:<10}  {need if need else '-'}"
             )
         sp = self.predicted_speedup
+        spread = self.spread
+        rounds = f" (rounds: {spread[0]:.2f}x-{spread[1]:.2f}x)" if spread else ""
         lines.append(
-            f"predicted speedup: {sp['together']:.2f}x measured together, {sp['pipelined']:.2f}x pipelined (slower of step and loader), "
-            f"{sp['bare_step']:.2f}x from the bare step alone; pixel model {self.pixel_speedup:.2f}x"
+            f"predicted speedup: {sp['together']:.2f}x measured together{rounds}, {sp['pipelined']:.2f}x pipelined (slower of step and loader), "
+            f"{sp['bare_step']:.2f}x from the step alone; pixel model {self.pixel_speedup:.2f}x"
         )
+        if not self.can_tell:
+            why = f"the rounds range from {spread[0]:.2f}x to {spread[1]:.2f}x, across 1.0x" if spread else "one round cannot show its own spread"
+            lines.append(f"cannot tell whether the curriculum is faster here: {why}; measure longer (--batches, --rounds) on a quieter machine")
         return "\n".join(lines + self.notes)
 
 
-class _FixedSettingsSampler(Sampler[list[SampleKey]]):
-    """Batches that all carry one stage's settings, keyed exactly as the run's sampler keys them (replay included)."""
+class _PlannedSampler(Sampler[list[SampleKey]]):
+    """One batch per entry of a plan of settings, keyed exactly as the run's sampler keys them (replay included)."""
 
-    def __init__(self, n: int, batch_size: int, batches: int, settings: Settings, plan: ShrinkPlan, final_size: int, seed: int) -> None:
-        self.n, self.batch_size, self.batches = n, batch_size, batches
-        self.settings, self.plan, self.final_size, self.seed = settings, plan, final_size, seed
+    def __init__(self, n: int, batch_size: int, settings: list[Settings], plan: ShrinkPlan, final_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.settings = n, batch_size, settings
+        self.plan, self.final_size, self.seed = plan, final_size, seed
 
     def __iter__(self) -> Iterator[list[SampleKey]]:
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed)).tolist()
-        fresh = self.batch_size // self.plan.uses_per_image(self.settings.size, self.final_size)
-        for b in range(self.batches):
-            idx = [order[(b * fresh + k) % self.n] for k in range(fresh)]
-            yield batch_keys(self.plan, idx, self.settings, seed=self.seed, epoch=0, final_size=self.final_size)
+        at = 0
+        for settings in self.settings:
+            fresh = self.batch_size // self.plan.uses_per_image(settings.size, self.final_size)
+            idx = [order[(at + k) % self.n] for k in range(fresh)]
+            at += fresh
+            yield batch_keys(self.plan, idx, settings, seed=self.seed, epoch=0, final_size=self.final_size)
 
     def __len__(self) -> int:
-        return self.batches
+        return len(self.settings)
 
 
 def _stage_settings(curriculum: Curriculum, size: int) -> tuple[Settings, float]:
@@ -165,48 +186,78 @@ def _stage_settings(curriculum: Curriculum, size: int) -> tuple[Settings, float]
     return curriculum((first.start + first.end) / 2), sum(s.epochs for s in stages)
 
 
-def _loader(trainer: Any, settings: Settings, batches: int) -> DataLoader:
+def _loader(trainer: Any, settings: list[Settings]) -> DataLoader:
+    """The run's dataset and workers, fed one batch per entry of ``settings``."""
     cfg = trainer.cfg
     dataset = trainer.parts.train_loader.dataset
     run_sampler = trainer.parts.sampler
-    sampler = _FixedSettingsSampler(len(dataset), cfg.batch_size, batches, settings, run_sampler.plan, run_sampler.curriculum.final_size, cfg.seed)
+    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, run_sampler.plan, run_sampler.curriculum.final_size, cfg.seed)
     workers = cfg.resolved_workers()
     extra = {"worker_init_fn": ignore_stop_signals} if workers else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
 
 
-def _measure(trainer: Any, settings: Settings, batches: int, warmup: int) -> tuple[list[float], list[float], list[float]]:
-    """Seconds per batch of the bare step, the loader, and both together at ``settings`` (after ``warmup`` batches each)."""
-    cfg, parts = trainer.cfg, trainer.parts
-    bs = cfg.batch_size
+@dataclass(frozen=True)
+class _Batch:
+    """One batch of the probe's plan: its size, round, and what it is for (``warm``, ``warm-step``, ``loader`` or ``train``)."""
+
+    size: int
+    round: int
+    use: str
+
+
+def _plan(sizes: list[int], per_round: int, warmup: int, rounds: int, prefetched: int) -> list[_Batch]:
+    """Rounds over the sizes. At each size: ``warmup`` batches that train in the first round only
+    (a size's first steps are slow); then the ``prefetched`` batches the workers made while the
+    previous steps ran, taken untimed; ``per_round`` batches timed as the loader alone makes them;
+    then ``per_round`` trained."""
+    out = []
+    for r in range(rounds):
+        for size in sizes:
+            out += [_Batch(size, r, "warm-step" if r == 0 else "warm")] * warmup + [_Batch(size, r, "warm")] * prefetched
+            out += [_Batch(size, r, "loader")] * per_round + [_Batch(size, r, "train")] * per_round
+    return out
+
+
+Times = dict[int, tuple[list[float], list[float], list[float]]]
+
+
+def _measure_rounds(trainer: Any, sizes: list[int], batches: int, warmup: int, rounds: int) -> tuple[Times, list[dict[int, float]]]:
+    """Every size's step, loader-alone and together seconds per batch, and each round's median together time per size.
+
+    One loader serves the whole plan (its workers start once); each step is timed apart from the
+    wait for its batch, and each batch is trained at most once, so the probe's time goes into
+    repeated rounds, whose spread it reports.
+    """
+    cur, parts = trainer.parts.curriculum, trainer.parts
+    workers = trainer.cfg.resolved_workers()
+    prefetched = 2 * workers  # DataLoader's default prefetch_factor of 2 batches a worker
+    plan = _plan(sizes, max(1, math.ceil(batches / max(rounds, 1))), warmup, max(rounds, 1), prefetched)
+    settings = {size: _stage_settings(cur, size)[0] for size in sizes}
+    times: Times = {size: ([], [], []) for size in sizes}
+    together: list[dict[int, list[float]]] = [{size: [] for size in sizes} for _ in range(max(rounds, 1))]
     state, tally = RunState(), EpochTally()
-    x = torch.randn(bs, 3, settings.size, settings.size)
-    y = torch.randint(0, parts.data.num_classes, (bs,))
-    step_times: list[float] = []
-    for i in range(warmup + batches):
+    it = iter(_loader(trainer, [settings[b.size] for b in plan]))
+    for i, b in enumerate(plan):
         t0 = time.perf_counter()
-        trainer.train_step(state, i, 10**9, x, y, settings, tally)
+        xb, yb = next(it)
+        t1 = time.perf_counter()
+        if b.use in ("loader", "warm"):
+            times[b.size][1].extend([t1 - t0] if b.use == "loader" else [])
+            continue
+        trainer.train_step(state, i, 10**9, xb, yb, settings[b.size], tally)
         parts.runtime.synchronize()
-        if i >= warmup:
-            step_times.append(time.perf_counter() - t0)
-    loader_times: list[float] = []
-    together_times: list[float] = []
-    for times, train in ((loader_times, False), (together_times, True)):
-        it = iter(_loader(trainer, settings, warmup + batches))
-        for i in range(warmup + batches):
-            t0 = time.perf_counter()
-            xb, yb = next(it)
-            if train:
-                trainer.train_step(state, i, 10**9, xb, yb, settings, tally)
-                parts.runtime.synchronize()
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
-        del it
-    return step_times, loader_times, together_times
+        if b.use == "train":
+            t2 = time.perf_counter()
+            times[b.size][0].append(t2 - t1)
+            times[b.size][2].append(t2 - t0)
+            together[b.round][b.size].append(t2 - t0)
+    del it
+    return times, [{size: statistics.median(v) for size, v in r.items()} for r in together]
 
 
-def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, rounds: int = 3, log: Any = print) -> ProbeReport:
-    """Measure the bare step, the loader and both together at every size of the curriculum.
+def probe(cfg: TrainConfig, *, batches: int = 3, warmup: int = 1, rounds: int = 3, log: Any = print) -> ProbeReport:
+    """Measure the step, the loader and both together at every size of the curriculum.
 
     The measurements go round the sizes ``rounds`` times (each round a share of the batches), so
     that a slow spell of a shared machine falls on every size alike, and the median per size is used.
@@ -229,18 +280,15 @@ def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, rounds: int =
         trainer = Trainer(quiet, log=lambda _msg: None).setup()
         cur = trainer.parts.curriculum
         sizes = sorted(cur.sizes)
-        times: dict[int, tuple[list[float], list[float], list[float]]] = {size: ([], [], []) for size in sizes}
-        per_round = max(1, math.ceil(batches / max(rounds, 1)))
-        for _ in range(max(rounds, 1)):
-            for size in sizes:
-                for acc, new in zip(times[size], _measure(trainer, _stage_settings(cur, size)[0], per_round, warmup)):
-                    acc.extend(new)
+        times, round_together = _measure_rounds(trainer, sizes, batches, warmup, rounds)
         rows = []
         bs = trainer.cfg.batch_size
         for size in sizes:
             step_s, loader_s, together_s = (statistics.median(t) / bs for t in times[size])
             rows.append(SizeProbe(size, _stage_settings(cur, size)[1], step_s, loader_s, together_s))
             log(f"  B={size}: step {step_s * 1e3:.2f}, loader {loader_s * 1e3:.2f}, together {together_s * 1e3:.2f} ms/image")
+        epochs = {row.size: row.epochs for row in rows}
+        round_speedups = [by[cur.final_size] * sum(epochs.values()) / sum(epochs[b] * t for b, t in by.items()) for by in round_together]
         if cur.final_size not in cur.sizes:  # pragma: no cover - a curriculum always ends at its final size
             raise ValueError("the curriculum does not end at its final size")
         notes = []
@@ -251,5 +299,6 @@ def probe(cfg: TrainConfig, *, batches: int = 12, warmup: int = 3, rounds: int =
         commit, dirty = git_state()
         provenance = {"git_commit": commit, "git_dirty": dirty, "versions": software_versions(), "machine": machine_info()}
         return ProbeReport(
-            cfg.model, cur.final_size, trainer.cfg.resolved_workers(), torch.get_num_threads(), rows, cur.to_dict(), curriculum_cost(cur).speedup, notes, provenance
+            cfg.model, cur.final_size, trainer.cfg.resolved_workers(), torch.get_num_threads(), rows, cur.to_dict(), curriculum_cost(cur).speedup, notes, provenance,
+            round_speedups,
         )

@@ -85,7 +85,9 @@ def metrics_row(
     parts: TrainingParts, state: RunState, tally: EpochTally, metrics: dict[str, float], ema_metrics: Optional[dict[str, float]], times: EpochTimes
 ) -> MetricsRow:
     """The :class:`~efficienttrain.rundir.MetricsRow` of the epoch ``state.epoch`` (from 0) just trained."""
-    settings = parts.curriculum(float(state.epoch))
+    # Stage, size and magnitude all describe the epoch's last batch, so a row never pairs one
+    # stage's number with another stage's size.
+    settings = tally.last_settings or parts.curriculum(float(state.epoch))
     extra = {k: v for k, v in metrics.items() if k not in ("loss", "top1", "top5")}
     if ema_metrics is not None:
         extra.update({"ema_top1": ema_metrics["top1"], "ema_top5": ema_metrics.get("top5", float("nan"))})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from torch import nn
 
+from ..curricula import Settings
 from ..data.sampler import SamplerState
 from ..errors import UserError
 from ..rundir import Checkpoint, Snapshot
@@ -78,6 +79,8 @@ class EpochTally:
         batches: Batches trained.
         images: Images trained.
         last_size: Input size of the last batch.
+        last_settings: The curriculum's settings of the last batch (``None`` before one).
+        last_loss: The last batch's loss.
         data_wait: Seconds the loop waited for the loader's batches.
         compile_time: Seconds of throw-away steps that compiled a new size (not training time).
         stopped_at: The next step, when a stop request ended the epoch early; else ``None``.
@@ -87,6 +90,8 @@ class EpochTally:
     batches: int = 0
     images: int = 0
     last_size: int = 0
+    last_settings: Optional[Settings] = None
+    last_loss: float = float("nan")
     data_wait: float = 0.0
     compile_time: float = 0.0
     stopped_at: Optional[int] = None
