@@ -43,7 +43,7 @@ SHARED_CORES = 0.05
 # Commits of the clones that ran accuracy runs beside other work by design (compute is their x-axis).
 # Their other_busy_cores misses the slowdown (const-m3-4ep-s2: 13.5 min at 0.003, against 8.4 min
 # alone for seed 0), so none of their times is quoted.
-BACKGROUND_COMMITS = ("07ffcfd", "eed4c6f")
+BACKGROUND_COMMITS = ("07ffcfd", "eed4c6f", "322ae0d")
 
 
 @dataclass

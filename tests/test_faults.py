@@ -284,8 +284,10 @@ def test_fresh_start_after_a_kill_before_the_first_checkpoint_logs_each_epoch_on
     """A kill between epoch 1's metrics row and the first last.pt; the restart must not log epoch 1 twice (was a bug)."""
     cfg = tiny_config(tmp_path, epochs=1, threads=1)
     Trainer(cfg).run()
-    # What the kill leaves: the row is in metrics.jsonl/.csv, last.pt was never renamed into place.
-    (Path(cfg.output) / RunDir.CHECKPOINT).unlink()
+    # What the kill leaves: the row is in metrics.jsonl/.csv, last.pt was never renamed into place
+    # (and nothing written after it: the summary and the exported weights).
+    for name in (RunDir.CHECKPOINT, RunDir.SUMMARY, RunDir.MODEL):
+        (Path(cfg.output) / name).unlink(missing_ok=True)
     Trainer(tiny_config(tmp_path, epochs=1, threads=1)).run()
     assert [h["epoch"] for h in RunDir(cfg.output).history()] == [1]
 

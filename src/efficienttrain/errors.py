@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-__all__ = ["UserError", "BadImageError", "did_you_mean", "choice_error"]
+__all__ = ["UserError", "BadImageError", "did_you_mean", "choice_error", "missing_file_error"]
 
 
 class UserError(ValueError):
@@ -47,3 +47,20 @@ def choice_error(what: str, given: object, choices: Iterable[str]) -> UserError:
     """
     choices = list(choices)
     return UserError(f"{what} must be one of {', '.join(choices)}, got {given!r}{did_you_mean(str(given), choices)}")
+
+
+def missing_file_error(path: object, what: str) -> UserError:
+    """The error for a file option that names no file: a folder is called a folder, not "not found".
+
+    Args:
+        path: The path given.
+        what: What it should be, as the user knows it (``config file``, ``--init-from file``).
+
+    Returns:
+        The error to raise.
+    """
+    import os
+
+    if os.path.isdir(str(path)):
+        return UserError(f"{what} {path} is a folder; give the file itself")
+    return UserError(f"{what} not found: {path}")

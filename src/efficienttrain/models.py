@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from .errors import UserError
+from .errors import UserError, missing_file_error
 
 __all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights", "classifier_param_names", "constructor_kwargs", "RESERVED_MODEL_KWARGS"]
 
@@ -87,6 +87,9 @@ def create_model(
                 return timm.create_model(name, pretrained=pretrained, **extra)
             except TypeError as err:
                 last_err = err
+            except (KeyError, ValueError, AssertionError) as err:  # a constructor argument timm cannot resolve (act_layer=foo)
+                given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "the defaults"
+                raise UserError(f"cannot create model {name!r} with {given} ({type(err).__name__}: {err}); check --model-kwargs") from None
     raise UserError(f"cannot create model {name!r}: {last_err}")
 
 
@@ -240,7 +243,7 @@ def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--init-from file not found: {path}")
+        raise missing_file_error(path, "--init-from file")
     weights = read_weights_file(path)
     state = weights.ema or weights.model
     own = model.state_dict()

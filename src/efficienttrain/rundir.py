@@ -10,7 +10,13 @@ A run directory holds:
 ``metrics.jsonl`` / ``.csv``  one row of metrics per epoch
 ``summary.json``            a :class:`Summary`: final metrics, resolved config and provenance
 ``model.safetensors``       the final weights (``model_ema.safetensors`` for the EMA weights)
+``.efficienttrain.lock``    held (``flock``) by the process that writes the run; names its pid
 ==========================  =======================================================================
+
+A run owns its directory: :meth:`RunDir.claim` takes the lock, refuses a directory that holds
+another run or files a run does not write (unless told to overwrite), and removes the temporary
+files that writers killed mid-write left behind. Every file is written through :func:`atomic_write`:
+a failed write removes its temporary file, and a full disk is a one-line :class:`UserError`.
 
 This module is the only place that knows these names and the keys inside the files; the runner
 writes through it and the analyses, plots and the search read through it. Checkpoints hold only
@@ -21,16 +27,17 @@ tensors, numbers, strings and lists/dicts of those, so they load with
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, missing_file_error
 
 __all__ = [
     "RunDir",
@@ -40,6 +47,7 @@ __all__ = [
     "MetricsRow",
     "WeightsFile",
     "save_checkpoint",
+    "atomic_write",
     "load_checkpoint",
     "export_safetensors",
     "read_weights_file",
@@ -54,6 +62,52 @@ _EPOCH_FILE = re.compile(r"epoch[_-]?(\d+)", re.IGNORECASE)
 
 
 # -- files ------------------------------------------------------------------------------------
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+_TEMP_FILE = re.compile(r"^\..+\.tmp-(\d+)$")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
+    """Write a file through a temporary one and a rename, so that readers never see half a file.
+
+    Args:
+        path: Destination.
+        write: Writes the content to the path it is given.
+
+    Returns:
+        The path written.
+
+    Raises:
+        UserError: When the disk is full, or the folder read-only or not writable; the temporary
+            file is gone and the previous file at ``path`` is kept.
+    """
+    path = Path(path)
+    tmp = _temp_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as err:
+        written = tmp.stat().st_size if tmp.exists() else 0
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            need = max(written, path.stat().st_size if path.exists() else 0) / 2**20
+            raise UserError(
+                f"no space left in {path.parent} to write {path.name} (at least {need:.0f} MB); free space there or choose another "
+                "--output, then --resume: the last complete checkpoint is kept"
+            ) from None
+        if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise UserError(f"cannot write {path.name} in {path.parent} ({err.strerror}); make it writable or choose another --output") from None
+        raise
+    return path
+
+
 def save_checkpoint(state: dict[str, Any], path: PathLike) -> Path:
     """Write ``state`` to ``path`` atomically: a crash mid-write never leaves a broken file.
 
@@ -66,13 +120,14 @@ def save_checkpoint(state: dict[str, Any], path: PathLike) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT_VERSION, **state}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT_VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu", *, mmap: bool = False) -> dict[str, Any]:
@@ -91,11 +146,11 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise missing_file_error(path, "checkpoint")
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise UserError(f"cannot load checkpoint {path} ({str(err).splitlines()[0]}); is it a complete efficienttrain checkpoint?") from None
+        raise UserError(f"cannot load checkpoint {path} ({_first_line(err)}); is it a complete efficienttrain checkpoint?") from None
 
 
 def export_safetensors(state_dict: dict[str, torch.Tensor], path: PathLike, metadata: Optional[dict[str, str]] = None) -> Path:
@@ -113,10 +168,7 @@ def export_safetensors(state_dict: dict[str, torch.Tensor], path: PathLike, meta
 
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata or {})
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata or {}))
 
 
 def read_history(run_dir: PathLike) -> list[dict[str, Any]]:
@@ -161,6 +213,7 @@ class Checkpoint:
         train_time: Training wall time of the completed epochs.
         total_time: The same with evaluation.
         epoch_elapsed: Training time already spent in the interrupted epoch.
+        epoch_tally: The interrupted epoch's running sums (loss, batches, images, data wait).
         world_size: Processes of the run.
         final_size: Final (evaluation) input size.
         num_classes: Classes of the data.
@@ -190,6 +243,7 @@ class Checkpoint:
     num_classes: int
     steps: dict[str, int]
     objective: str = "classification"
+    epoch_tally: dict[str, float] = field(default_factory=dict)
     ema: Optional[dict[str, Any]] = None
     scaler: Optional[dict[str, Any]] = None
     sessions: list[dict[str, Any]] = field(default_factory=list)
@@ -206,6 +260,8 @@ class Checkpoint:
         Raises:
             UserError: If a required key is missing (not a resumable checkpoint).
         """
+        if not isinstance(data, dict):
+            raise UserError(f"the checkpoint holds a {type(data).__name__}, not a run's state; is it a resumable last.pt of an efficienttrain run?")
         names = {f.name for f in dataclasses.fields(cls)}
         required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
         defaults = {"epoch_elapsed": 0.0, "world_size": 1, "steps": {}, "history": [], "train_time": 0.0, "total_time": 0.0}
@@ -213,7 +269,34 @@ class Checkpoint:
         missing = sorted(required - set(values))
         if missing:
             raise UserError(f"the checkpoint lacks {', '.join(missing)}; is it a resumable last.pt of an efficienttrain run?")
+        problem = _checkpoint_problem(values)
+        if problem:
+            raise UserError(f"the checkpoint is damaged: {problem}; resume from another copy, or start afresh with --overwrite")
         return cls(**values)
+
+
+def _checkpoint_problem(values: dict[str, Any]) -> Optional[str]:
+    """What is wrong with a checkpoint's values (types and ranges), or ``None``."""
+    kinds = {
+        "config": dict, "curriculum": dict, "model": dict, "optimizer": dict, "scheduler": dict, "sampler": dict, "rng": dict,
+        "history": list, "steps": dict, "num_updates": int, "world_size": int, "final_size": int, "num_classes": int,
+    }  # fmt: skip
+    for name, kind in kinds.items():
+        if not isinstance(values[name], kind) or isinstance(values[name], bool):
+            return f"{name} is a {type(values[name]).__name__}, not a {kind.__name__}"
+    for name in ("num_updates", "world_size", "final_size", "num_classes"):
+        if values[name] < (0 if name == "num_updates" else 1):
+            return f"{name} is {values[name]}"
+    for name in ("train_time", "total_time", "epoch_elapsed"):
+        if not isinstance(values[name], (int, float)) or not values[name] >= 0 or values[name] == float("inf"):
+            return f"{name} is {values[name]!r}"
+    if not all(isinstance(v, torch.Tensor) for v in values["model"].values()):
+        return "the model weights are not all tensors"
+    for key in ("epoch", "start_step"):
+        value = values["sampler"].get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"the sampler's {key} is {value!r}"
+    return None
 
 
 @dataclass
@@ -463,7 +546,7 @@ def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
             meta = dict(f.metadata() or {})
         state = {} if header_only else load_file(str(path))
     except Exception as err:  # noqa: BLE001 - any parse failure is a bad file for the user
-        raise UserError(f"cannot read {path} as safetensors ({str(err).splitlines()[0]}); is the file complete?") from None
+        raise UserError(f"cannot read {path} as safetensors ({_first_line(err)}); is the file complete?") from None
     number = {k: int(meta[k]) for k in ("num_classes", "final_size") if meta.get(k, "").isdigit()}
     config = {"model_kwargs": json.loads(meta[MODEL_KWARGS_META])} if MODEL_KWARGS_META in meta else {}
     classes = json.loads(meta[CLASSES_META]) if CLASSES_META in meta else None
@@ -512,6 +595,25 @@ def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFi
 
 
 # -- the directory -----------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 class RunDir:
     """The files of one run directory.
 
@@ -529,9 +631,17 @@ class RunDir:
     MODEL_EMA = "model_ema.safetensors"
     TENSORBOARD = "tb"
     MLFLOW_RUN = "mlflow_run_id.txt"  # the MLflow run a resumed run goes on logging to
+    LOCK = ".efficienttrain.lock"
+    # What a run writes before its first checkpoint: a folder holding only these (a start that was
+    # stopped before it saved anything) may be started afresh without --overwrite.
+    _STARTED = (CONFIG, CURRICULUM, METRICS_CSV, METRICS_JSONL, TENSORBOARD, MLFLOW_RUN, LOCK)
+    # What a run writes later: the folder holds a run that a fresh start would replace.
+    _SAVED = (CHECKPOINT, SUMMARY, MODEL, MODEL_EMA)
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
+        self._lock_fd: Optional[int] = None
+        self._created = False  # whether claim() made the folder (a run that fails to start removes it again)
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -550,6 +660,108 @@ class RunDir:
         found = [p for p in self.path.glob("epoch_*.pt") if epoch_from_name(p) is not None]
         return sorted(found, key=lambda p: epoch_from_name(p) or 0)
 
+    # -- owning the folder ---------------------------------------------------------------------
+    def _is_saved_file(self, name: str) -> bool:
+        return name in self._SAVED or bool(re.fullmatch(r"epoch_\d+\.pt", name))
+
+    def _is_run_file(self, name: str) -> bool:
+        return name in self._STARTED or self._is_saved_file(name) or bool(re.fullmatch(r"trace_rank\d+\.jsonl", name) or _TEMP_FILE.match(name))
+
+    def check_fresh_start(self, overwrite: bool) -> None:
+        """Refuse to start a new run in a folder that holds a run or files a run does not write.
+
+        A folder that holds only what a run writes before its first checkpoint is accepted (a
+        start that was stopped early). With ``overwrite``, a previous run's files are removed;
+        files a run does not write are left alone either way.
+
+        Raises:
+            UserError: Naming what the folder holds and the choices (``--resume``, ``--overwrite``,
+                another ``--output``).
+        """
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise UserError(f"--output {self.path} is a file, not a folder; choose another --output")
+        names = sorted(p.name for p in self.path.iterdir())
+        saved = [n for n in names if self._is_saved_file(n)]
+        foreign = [n for n in names if not self._is_run_file(n)]
+        if overwrite:
+            for name in names:
+                if self._is_run_file(name) and name != self.LOCK:
+                    target = self.path / name
+                    _remove(target)
+            return
+        if self.CHECKPOINT in saved:
+            raise UserError(f"{self.path} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output")
+        if saved:
+            raise UserError(f"{self.path} holds a run ({', '.join(saved[:3])}); pass --overwrite to replace it, or choose another --output")
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise UserError(
+                f"{self.path} holds files that a run does not write ({shown}); choose an empty or new --output, "
+                "or pass --overwrite (files a run does not write are left alone)"
+            )
+
+    def claim(self) -> Optional[str]:
+        """Take the folder's lock for this process and remove temporary files of writers that died.
+
+        The lock is ``flock`` on :attr:`LOCK`: the kernel releases it when the process ends, however
+        it ends, so a lock left by a killed run is taken over.
+
+        Returns:
+            A note when a stale lock file of a dead process was taken over, else ``None``.
+
+        Raises:
+            UserError: When another live process holds the lock (its pid is named).
+        """
+        import fcntl
+
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"--output {self.path} is a file, not a folder; choose another --output")
+        try:
+            self._created = not self.path.exists()
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create --output {self.path} ({err.strerror}); choose a writable place") from None
+        lock = self.path / self.LOCK
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise UserError(f"cannot write in --output {self.path} ({err.strerror}); make it writable or choose another --output") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(f"another run (pid {holder}) is writing to {self.path}; wait for it to end, or choose another --output") from None
+        before = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        self._remove_stale_temps()
+        return f"took over the lock of pid {before}, which no longer runs" if before and before != str(os.getpid()) else None
+
+    def release(self) -> None:
+        """Release the lock taken by :meth:`claim` (the lock file stays, empty of meaning).
+
+        A run that failed before writing anything leaves no trace: a folder that :meth:`claim`
+        made, and that holds only the lock, is removed again.
+        """
+        if self._lock_fd is None:
+            return
+        os.close(self._lock_fd)
+        self._lock_fd = None
+        if self._created and [p.name for p in self.path.iterdir()] == [self.LOCK]:
+            (self.path / self.LOCK).unlink(missing_ok=True)
+            self.path.rmdir()
+
+    def _remove_stale_temps(self) -> None:
+        """Remove ``.NAME.tmp-PID`` files whose writer is gone (a kill mid-write)."""
+        for tmp in self.path.glob(".*.tmp-*"):
+            m = _TEMP_FILE.match(tmp.name)
+            if m and not _pid_alive(int(m.group(1))):
+                tmp.unlink(missing_ok=True)
+
     # -- writing ------------------------------------------------------------------------------
     def append_trace(self, rank: int, record: dict[str, Any]) -> None:
         """Add one record to ``trace_rank<rank>.jsonl`` (``--trace``: one line per training step, for tests and debugging)."""
@@ -561,8 +773,9 @@ class RunDir:
         import yaml
 
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / self.CONFIG).write_text(yaml.safe_dump(_plain(config), sort_keys=False))
-        (self.path / self.CURRICULUM).write_text(curriculum_yaml)
+        text = yaml.safe_dump(_plain(config), sort_keys=False)
+        atomic_write(self.path / self.CONFIG, lambda tmp: tmp.write_text(text))
+        atomic_write(self.path / self.CURRICULUM, lambda tmp: tmp.write_text(curriculum_yaml))
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> Path:
         """Write ``last.pt`` atomically."""
@@ -574,9 +787,8 @@ class RunDir:
 
     def write_summary(self, summary: Summary) -> Path:
         """Write ``summary.json``."""
-        path = self.path / self.SUMMARY
-        path.write_text(json.dumps(summary.to_dict(), indent=2))
-        return path
+        text = json.dumps(summary.to_dict(), indent=2)
+        return atomic_write(self.path / self.SUMMARY, lambda tmp: tmp.write_text(text))
 
     def export_weights(self, state_dict: dict[str, torch.Tensor], metadata: dict[str, str], *, ema: bool = False) -> Path:
         """Export final weights as ``model.safetensors`` (or ``model_ema.safetensors``)."""

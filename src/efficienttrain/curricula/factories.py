@@ -406,6 +406,8 @@ def load_curriculum(path: Union[str, Path]) -> Curriculum:
             a mapping, or describes an invalid schedule; the message is one line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"curriculum file {path} is a folder; give the file itself")
     if not path.is_file():
         raise FileNotFoundError(f"curriculum file not found: {path}")
     spec = _parse_curriculum_text(_read_curriculum_text(path), path)

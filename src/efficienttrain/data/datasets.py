@@ -8,11 +8,12 @@ layout, an empty split, classes that differ between splits, a failed download, o
 from __future__ import annotations
 
 import copy
+import functools
 import multiprocessing
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -21,7 +22,8 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..errors import BadImageError, UserError
-from .decode import open_lazy
+from ..limits import MAX_IMAGE_PIXELS
+from .decode import check_pixels, open_lazy, too_many_pixels
 from .demo import DemoDataset
 
 __all__ = [
@@ -52,11 +54,14 @@ class DatasetPair:
     val: Dataset
     num_classes: int
     classes: list[str]
-    bad_images: Any = None
+    bad_images: Any = None  # the count (preloaded), or a shared array of per-image flags (decoded in workers)
+    not_followed: list[str] = field(default_factory=list)  # links to folders or files already counted: reported, not followed
 
     def bad_image_count(self) -> int:
-        """Images skipped so far because they could not be decoded."""
-        return int(self.bad_images.value) if self.bad_images is not None else 0
+        """Distinct images skipped so far because they could not be decoded (each counts once)."""
+        if self.bad_images is None:
+            return 0
+        return int(self.bad_images) if isinstance(self.bad_images, int) else int(sum(self.bad_images))
 
 
 def native_size(data: str, demo_image_size: int = 64) -> Optional[int]:
@@ -110,23 +115,29 @@ def with_transform(dataset: Dataset, transform: Optional[Callable]) -> Dataset:
     return out
 
 
-def load_image(path: str) -> Image.Image:
+def load_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Open an image as RGB, turning decode failures into a :class:`BadImageError`.
 
     Args:
         path: Image file.
+        max_pixels: The most pixels accepted, checked before decoding (:data:`~efficienttrain.limits.MAX_IMAGE_PIXELS`).
 
     Returns:
         The decoded RGB image.
 
     Raises:
-        BadImageError: If the file is corrupt, truncated or not an image.
+        BadImageError: If the file is corrupt, truncated, not an image, or above ``max_pixels``.
     """
     try:
         with open(path, "rb") as f:
             img = Image.open(f)
+            check_pixels(img, path, max_pixels)
             img.load()
             return img.convert("RGB")
+    except BadImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise BadImageError(f"cannot decode image {path} ({msg}); replace or delete it, or pass --skip-bad-images") from None
@@ -141,13 +152,46 @@ class CheckedImageFolder(ImageFolder):
         root: Split directory with one sub-directory per class.
         transform: Image transform.
         skip_bad_images: Skip unreadable files instead of stopping.
-        counter: Shared ``multiprocessing.Value`` that counts skipped files across workers.
+        counter: Shared ``multiprocessing.Array`` of flags, one per sample of the split (from
+            ``counter_offset``): a skipped file is marked, so it counts once however often it is drawn.
+        counter_offset: This split's first flag in ``counter``.
     """
 
-    def __init__(self, root: str, transform: Optional[Callable] = None, *, skip_bad_images: bool = False, counter: Any = None) -> None:
-        super().__init__(root, transform=transform, loader=load_image)
+    def __init__(
+        self, root: str, transform: Optional[Callable] = None, *, skip_bad_images: bool = False, counter: Any = None, max_pixels: int = MAX_IMAGE_PIXELS,
+        counter_offset: int = 0,
+    ) -> None:
+        self.not_followed: list[str] = []  # directories and files reached a second time (a link loop, or a link to another class)
+        super().__init__(root, transform=transform, loader=functools.partial(load_image, max_pixels=max_pixels))
+        self.max_pixels = max_pixels
         self.skip_bad_images = skip_bad_images
         self.counter = counter
+        self.counter_offset = counter_offset
+
+    def make_dataset(  # type: ignore[override]  # torchvision documents this hook for overriding; ours is an instance method
+        self,
+        directory: Union[str, Path],
+        class_to_idx: dict[str, int],
+        extensions: Optional[tuple[str, ...]] = None,
+        is_valid_file: Optional[Callable[[str], bool]] = None,
+        allow_empty: bool = False,
+    ) -> list[tuple[str, int]]:
+        """Every image once: each real directory and file is visited once across all classes.
+
+        torchvision follows symbolic links without end, so a link loop (``cat/loop -> ..``) would
+        repeat the whole split and label other classes' images as this one.
+        """
+        ext = tuple(e.lower() for e in (extensions or IMG_EXTENSIONS))
+        # The split and every class folder count as seen from the start: a link to any of them
+        # from inside a class is never followed, whichever class comes first.
+        seen = {os.path.realpath(directory)} | {os.path.realpath(Path(directory) / name) for name in class_to_idx}
+        samples = []
+        for name in sorted(class_to_idx):
+            files = _walk_once(Path(directory) / name, seen, self.not_followed)
+            samples += [(f, class_to_idx[name]) for f in files if f.lower().endswith(ext) and (is_valid_file is None or is_valid_file(f))]
+        if not samples and not allow_empty:
+            raise FileNotFoundError(f"no images found under {directory}")
+        return samples
 
     def __getitem__(self, index: int) -> tuple:
         for attempt in range(len(self.samples)):
@@ -158,8 +202,7 @@ class CheckedImageFolder(ImageFolder):
                 if not self.skip_bad_images:
                     raise
                 if self.counter is not None:
-                    with self.counter.get_lock():
-                        self.counter.value += 1
+                    self.counter[self.counter_offset + i] = 1  # a flag, not a sum: each file counts once
         raise UserError(f"no readable image in {self.root}")
 
 
@@ -173,6 +216,7 @@ class PreloadedDataset(Dataset):
         max_size: If given, shrink images whose shorter side exceeds it (bicubic, antialiased)
             while loading, which saves memory and decode-time work for low-resolution training.
         progress: Show a progress bar while decoding.
+        max_pixels: The most pixels an image may have (above it, it counts as unreadable).
     """
 
     def __init__(
@@ -183,6 +227,7 @@ class PreloadedDataset(Dataset):
         skip_bad_images: bool = False,
         max_size: Optional[int] = None,
         progress: bool = False,
+        max_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         self.transform = transform
         self.images: list[np.ndarray] = []
@@ -195,7 +240,7 @@ class PreloadedDataset(Dataset):
             iterator = tqdm(samples, desc="preloading images", unit="img", leave=False)
         for path, target in iterator:
             try:
-                img = load_image(path)
+                img = load_image(path, max_pixels)
             except BadImageError:
                 if not skip_bad_images:
                     raise
@@ -215,6 +260,30 @@ class PreloadedDataset(Dataset):
         if self.transform is not None:
             img = self.transform(img)
         return img, self.targets[index]
+
+
+def _walk_once(top: Path, seen: set[str], not_followed: list[str]) -> list[str]:
+    """The files under ``top``, sorted, visiting each real directory and file once (``seen`` spans calls; ``top`` may be in it)."""
+    found = []
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if folder is not top and real in seen:
+            not_followed.append(str(folder))
+            continue
+        seen.add(real)
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name, reverse=True):
+            if entry.is_dir():
+                stack.append(Path(entry.path))
+            elif entry.is_file():
+                target = os.path.realpath(entry.path)
+                if target in seen:
+                    not_followed.append(entry.path)
+                    continue
+                seen.add(target)
+                found.append(entry.path)
+    return sorted(found)
 
 
 def _class_dirs(split_dir: Path) -> list[Path]:
@@ -245,6 +314,9 @@ def validate_image_folder(root: Path, val_split: str = "val") -> list[str]:
         raise UserError(f"dataset directory not found: {root}; pass --data DIR with train/ and {val_split}/ inside")
     if not root.is_dir():
         raise UserError(f"--data must be a directory, got the file {root}")
+    inside = (root / val_split).resolve()
+    if val_split == "train" or inside == (root / "train").resolve() or root.resolve() not in inside.parents:
+        raise UserError(f"--val-split {val_split} must be a folder of its own inside {root} (not train/, not outside --data); validating on training images would overstate accuracy")
     classes: dict[str, list[str]] = {}
     for split in ("train", val_split):
         split_dir = root / split
@@ -313,6 +385,7 @@ def build_datasets(
     val_split: str = "val",
     progress: bool = False,
     lazy_decode: bool = False,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> DatasetPair:
     """Build the train and val datasets of a source.
 
@@ -331,6 +404,7 @@ def build_datasets(
         seed: Demo dataset seed.
         val_split: Name of the validation directory of an ImageFolder.
         progress: Show progress while preloading.
+        max_image_pixels: The most pixels an image may have; above it, it is handled as a corrupt image.
         lazy_decode: Hand the training transform lazily opened images (for a transform that
             decodes at reduced scale, :class:`~efficienttrain.data.decode.ReducedDecodeRandomResizedCrop`);
             image folders only, without ``preload``.
@@ -352,19 +426,22 @@ def build_datasets(
         return _cifar(source, Path(data_root or "data"), download, train_transform, eval_transform)
     root = Path(source).expanduser()
     classes = validate_image_folder(root, val_split)
-    counter = multiprocessing.Value("i", 0) if skip_bad_images else None
-    train_folder = CheckedImageFolder(str(root / "train"), train_transform, skip_bad_images=skip_bad_images, counter=counter)
-    val_folder = CheckedImageFolder(str(root / val_split), eval_transform, skip_bad_images=skip_bad_images, counter=counter)
+    checked = {"skip_bad_images": skip_bad_images, "max_pixels": max_image_pixels}
+    train_folder = CheckedImageFolder(str(root / "train"), train_transform, **checked)
+    val_folder = CheckedImageFolder(str(root / val_split), eval_transform, **checked)
+    counter = multiprocessing.Array("b", len(train_folder) + len(val_folder), lock=False) if skip_bad_images else None
+    train_folder.counter, val_folder.counter, val_folder.counter_offset = counter, counter, len(train_folder)
     # Map val labels onto train's class indices (val may lack some classes).
     remap = {i: train_folder.class_to_idx[c] for c, i in val_folder.class_to_idx.items()}
     val_folder.samples = [(p, remap[t]) for p, t in val_folder.samples]
     val_folder.targets = [t for _, t in val_folder.samples]
+    not_followed = train_folder.not_followed + val_folder.not_followed
     if not preload:
         if lazy_decode:
-            train_folder.loader = open_lazy
-        return DatasetPair(train_folder, val_folder, len(classes), list(train_folder.classes), bad_images=counter)
-    train = PreloadedDataset(train_folder.samples, train_transform, skip_bad_images=skip_bad_images, max_size=preload_max_size, progress=progress)
-    val = PreloadedDataset(val_folder.samples, eval_transform, skip_bad_images=skip_bad_images, max_size=preload_max_size, progress=progress)
-    if counter is not None:
-        counter.value = train.bad_count + val.bad_count
-    return DatasetPair(train, val, len(classes), list(train_folder.classes), bad_images=counter)
+            train_folder.loader = functools.partial(open_lazy, max_pixels=max_image_pixels)
+        return DatasetPair(train_folder, val_folder, len(classes), list(train_folder.classes), bad_images=counter, not_followed=not_followed)
+    preloaded = {"skip_bad_images": skip_bad_images, "max_size": preload_max_size, "progress": progress, "max_pixels": max_image_pixels}
+    train = PreloadedDataset(train_folder.samples, train_transform, **preloaded)
+    val = PreloadedDataset(val_folder.samples, eval_transform, **preloaded)
+    bad = train.bad_count + val.bad_count if skip_bad_images else None
+    return DatasetPair(train, val, len(classes), list(train_folder.classes), bad_images=bad, not_followed=not_followed)

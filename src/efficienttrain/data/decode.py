@@ -28,6 +28,7 @@ from PIL import Image
 from .._compat import set_crop_size
 from ..errors import BadImageError
 from ..frequency import low_frequency_crop_image
+from ..limits import MAX_IMAGE_PIXELS
 
 __all__ = ["ReducedDecodeRandomResizedCrop", "ShrinkToStage", "open_lazy", "RESAMPLE"]
 
@@ -41,17 +42,40 @@ RESAMPLE = {
 }
 
 
-def open_lazy(path: str) -> Image.Image:
+def check_pixels(img: Image.Image, path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Refuse an opened (not yet decoded) image with more pixels than ``max_pixels``.
+
+    Raises:
+        BadImageError: Naming the file, its size and the limit.
+    """
+    width, height = img.size
+    if width * height > max_pixels:
+        raise too_many_pixels(path, f"{width}x{height} = {width * height / 1e6:.0f} MP", max_pixels)
+
+
+def too_many_pixels(path: str, size: str, max_pixels: int) -> BadImageError:
+    """The error for an image above the pixel limit (ours, or Pillow's own decompression-bomb check at twice its 89 MP)."""
+    return BadImageError(
+        f"image {path} is {size}, above the pixel limit of {max_pixels / 1e6:.0f} MP; shrink or delete it, "
+        "raise --max-image-pixels (Pillow itself refuses more than 179 MP), or pass --skip-bad-images"
+    )
+
+
+def open_lazy(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Open an image without decoding its pixels (for :class:`ReducedDecodeRandomResizedCrop`).
 
     Raises:
-        BadImageError: If the file is not a readable image.
+        BadImageError: If the file is not a readable image, or has more than ``max_pixels`` pixels.
     """
     try:
-        return Image.open(path)
+        img = Image.open(path)
+    except Image.DecompressionBombError:
+        raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
     except (OSError, SyntaxError, ValueError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise BadImageError(f"cannot decode image {path} ({msg}); replace or delete it, or pass --skip-bad-images") from None
+    check_pixels(img, path, max_pixels)
+    return img
 
 
 def _decode(img: Image.Image, box: tuple[float, float, float, float], size: tuple[int, int], resample: int) -> Image.Image:

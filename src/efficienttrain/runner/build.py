@@ -88,11 +88,23 @@ def build_parts(
         UserError: On any problem with the data, model, sizes, config or output directory.
     """
     run_dir = RunDir(cfg.output_dir())
-    resume = _checkpoint_to_resume(cfg, run_dir)
+    if runtime.is_main:
+        note = run_dir.claim()  # before anything reads or writes the folder: a second run is refused here
+        if note:
+            log(f"note: {note}")
+    try:
+        return _build_parts(cfg, runtime, run_dir, curriculum, log, progress)
+    except BaseException:
+        run_dir.release()
+        raise
+
+
+def _build_parts(cfg: TrainConfig, runtime: Runtime, run_dir: RunDir, curriculum: Optional[Curriculum], log: Callable[[str], None], progress: bool) -> TrainingParts:
+    resume = _checkpoint_to_resume(cfg, run_dir, runtime.is_main)
     seed_everything(cfg.seed)
     curriculum = build_curriculum(cfg, curriculum)
     objective = make_objective(cfg)
-    data = _build_data(cfg, objective, curriculum.final_size, runtime, progress)
+    data = _build_data(cfg, objective, curriculum.final_size, runtime, progress, log)
     model = _build_model(cfg, objective, data, curriculum, runtime, resume is None, log)
     sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, runtime, objective.uses_magnitude)
     batches = [sampler.batches_in_epoch(e) for e in range(curriculum.num_epochs)]
@@ -110,13 +122,15 @@ def build_parts(
     return TrainingParts(runtime, run_dir, curriculum, data, objective, model, train_model, sampler, train_loader, val_loader, optim, resume, compiled)
 
 
-def _checkpoint_to_resume(cfg: TrainConfig, run_dir: RunDir) -> Optional[Checkpoint]:
+def _checkpoint_to_resume(cfg: TrainConfig, run_dir: RunDir, is_main: bool) -> Optional[Checkpoint]:
     path = run_dir.checkpoint_path
     if cfg.resume:
         if not path.is_file():
             raise UserError(f"--resume: no checkpoint at {path}; start without --resume or point --output to the run")
         return run_dir.load_checkpoint()
-    if path.exists():
+    if is_main:
+        run_dir.check_fresh_start(cfg.overwrite)
+    elif path.exists():
         raise UserError(f"{run_dir.path} already holds a checkpoint; pass --resume to continue it, or choose another --output")
     return None
 
@@ -146,7 +160,7 @@ def build_curriculum(cfg: TrainConfig, curriculum: Optional[Curriculum] = None) 
     return cur.with_magnitude(cfg.magnitude, m0) if cfg.magnitude else cur
 
 
-def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime: Runtime, progress: bool) -> DatasetPair:
+def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime: Runtime, progress: bool, log: Callable[[str], None]) -> DatasetPair:
     stats = dataset_stats(cfg.data)
     norm = {"mean": stats[0], "std": stats[1]} if stats else {}
     data = build_datasets(
@@ -165,7 +179,11 @@ def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime
         val_split=cfg.val_split,
         progress=progress,
         lazy_decode=cfg.shrink_plan().reduced_decode,
+        max_image_pixels=cfg.max_image_pixels,
     )
+    if data.not_followed and runtime.is_main:
+        shown = ", ".join(data.not_followed[:3]) + (f" and {len(data.not_followed) - 3} more" if len(data.not_followed) > 3 else "")
+        log(f"note: not followed, already counted once (a link loop, or a link into another class): {shown}")
     if len(data.train) < cfg.batch_size * runtime.world_size:
         raise UserError(f"the training set has {len(data.train)} images, fewer than one batch of {cfg.batch_size} per process; lower --batch-size")
     return data

@@ -19,8 +19,9 @@ import yaml
 
 from ..data.shrink import SHRINK_AT, ShrinkPlan
 from ..curricula import list_curricula
-from ..errors import UserError, choice_error, did_you_mean
-from ..limits import CROP_OPS, MAX_IMAGE_SIZE
+from ..curricula.schedule import MAX_EPOCHS
+from ..errors import UserError, choice_error, did_you_mean, missing_file_error
+from ..limits import CROP_OPS, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType", "flag_name"]
 
@@ -32,6 +33,37 @@ def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+class Bound(NamedTuple):
+    """The values a numeric option takes: finite, from ``low`` (excluded when ``open_low``) to ``high``."""
+
+    low: float
+    high: float
+    open_low: bool = False
+
+    def admits(self, value: float) -> bool:
+        """Whether ``value`` is finite and in range."""
+        return math.isfinite(value) and (value > self.low if self.open_low else value >= self.low) and value <= self.high
+
+    def describe(self) -> str:
+        """The range in words, for an error message."""
+        return f"{'above' if self.open_low else 'at least'} {self.low:g} and at most {self.high:g}"
+
+
+_UNIT, _POSITIVE_UNIT, _COUNT = Bound(0, 1), Bound(0, 1, True), Bound(1, 1_000_000)
+# Every numeric option's range, checked before any work (TrainConfig.validate); a test builds bad
+# values for every numeric field from this table, so a new flag without an entry fails that test.
+NUMERIC_BOUNDS: dict[str, Bound] = {
+    "preload_max_size": Bound(1, MAX_IMAGE_SIZE), "max_image_pixels": Bound(1, 1e10), "demo_per_class": _COUNT, "demo_val_per_class": _COUNT,
+    "demo_image_size": Bound(8, MAX_IMAGE_SIZE), "drop_path": Bound(0, 1, False), "patch_size": Bound(1, 1024), "epochs": Bound(0, MAX_EPOCHS, True),
+    "final_size": Bound(1, MAX_IMAGE_SIZE), "multiple_of": Bound(1, 1024), "replay": Bound(1, 64), "batch_size": _COUNT,
+    "lr": Bound(0, 100, True), "base_lr": Bound(0, 100, True), "base_batch_size": _COUNT, "weight_decay": Bound(0, 10),
+    "opt_betas": Bound(0, 1), "warmup_epochs": Bound(0, MAX_EPOCHS), "warmup_lr": Bound(0, 100), "min_lr": Bound(0, 100),
+    "clip_grad": Bound(0, 1e6, True), "layer_decay": _POSITIVE_UNIT, "accum_steps": Bound(1, 10_000), "scale": _POSITIVE_UNIT,
+    "hflip": _UNIT, "mixup": Bound(0, 100), "cutmix": Bound(0, 100), "mixup_prob": _UNIT, "mixup_switch_prob": _UNIT, "smoothing": Bound(0, 0.999),
+    "reprob": _UNIT, "crop_pct": _POSITIVE_UNIT, "ema_decay": _UNIT, "mask_ratio": Bound(0, 0.99), "decoder_dim": Bound(1, 65_536),
+    "decoder_depth": Bound(1, 1000), "decoder_heads": Bound(1, 1024), "knn_k": _COUNT, "knn_bank": Bound(0, 1e9), "workers": Bound(-1, 1024),
+    "threads": Bound(1, 4096), "seed": Bound(0, 2**63 - 1), "save_every": _COUNT, "snapshot_every": Bound(0, 1_000_000),
+}  # fmt: skip
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "sgd", "lamb", "adam")
 # The usual learning rates of each optimizer for training from scratch or fine-tuning; a rate 10x
@@ -51,6 +83,7 @@ class TrainConfig:
     preload: bool = _opt(False, "decode an ImageFolder into memory once (small datasets)")
     preload_max_size: Optional[int] = _opt(None, "with --preload, shrink images to this shorter side while loading")
     skip_bad_images: bool = _opt(False, "skip and count corrupt images instead of stopping")
+    max_image_pixels: int = _opt(MAX_IMAGE_PIXELS, "the most pixels an input image may have; a larger one is handled as a corrupt image, before it is decoded (default 64 MP)")
     val_split: str = _opt("val", "name of the validation directory of an ImageFolder")
     demo_per_class: int = _opt(150, "demo dataset: training images per class")
     demo_val_per_class: int = _opt(50, "demo dataset: validation images per class")
@@ -134,7 +167,8 @@ class TrainConfig:
     preflight: bool = _opt(True, "before the first epoch, run one throw-away training step at the largest size (fail fast on out-of-memory, report peak memory per stage size)")
     # output
     output: Optional[str] = _opt(None, "output directory (default runs/<name>)")
-    name: Optional[str] = _opt(None, "run name")
+    name: Optional[str] = _opt(None, "run name (the folder under runs/ when --output is not given)")
+    overwrite: bool = _opt(False, "start afresh in an --output that holds a previous run: its files are removed first (files a run does not write are left alone)")
     resume: bool = _opt(False, "continue the checkpoint in the output directory")
     save_every: int = _opt(1, "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)")
     snapshot_every: int = _opt(0, "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)")
@@ -153,6 +187,16 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         return self.base_lr * self.batch_size * world_size * self.accum_steps / self.base_batch_size
+
+    def _validate_numbers(self) -> None:
+        """Every numeric option finite and in its :data:`NUMERIC_BOUNDS` range (``None`` means its default rule)."""
+        for name, bound in NUMERIC_BOUNDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            for item in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(item, bool) or not isinstance(item, (int, float)) or not bound.admits(item):
+                    raise UserError(f"{flag_name(name)} must be a number {bound.describe()}, got {value!r}")
 
     def lr_warning(self, world_size: int = 1) -> Optional[str]:
         """One line when the learning rate is far (10x or more) outside the usual range of its optimizer.
@@ -258,6 +302,7 @@ class TrainConfig:
         """
         from ..compiling import COMPILE_MODES
 
+        self._validate_numbers()
         if self.epochs is not None and not (self.epochs > 0 and math.isfinite(self.epochs)):
             raise UserError(f"--epochs must be positive, got {self.epochs}")
         if self.batch_size <= 0:
@@ -299,6 +344,10 @@ class TrainConfig:
         if self.patch_size is not None and self.patch_size < 1:
             raise UserError(f"--patch-size must be positive, got {self.patch_size}")
         self._validate_model_kwargs()
+        if self.name is not None and (self.name in ("", ".", "..") or Path(self.name).name != self.name):
+            raise UserError(f"--name {self.name!r} must be a plain folder name (no '/', '.' or '..'); use --output for a path")
+        if self.resume and self.overwrite:
+            raise UserError("--resume continues a run and --overwrite replaces it: give one")
         if self.keep_head and self.new_head:
             raise UserError("--keep-head and --new-head contradict each other: give one")
         self._validate_shrink_at()
@@ -376,7 +425,7 @@ HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) 
 
 # The options by section, in the order of the fields: ``train --help`` groups its flags so.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
+    "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "max_image_pixels", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
     "model": ("model", "pretrained", "init_from", "keep_head", "new_head", "drop_path", "patch_size", "model_kwargs", "objective"),
     "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
     "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
@@ -389,7 +438,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "amp", "device", "workers", "persistent_workers", "threads", "seed", "deterministic", "channels_last",
         "compile", "compile_mode", "compile_backend", "compile_warmup", "preflight",
     ),
-    "output": ("output", "name", "resume", "save_every", "snapshot_every", "safetensors", "tensorboard", "mlflow", "progress", "trace", "plot", "preset"),
+    "output": ("output", "name", "overwrite", "resume", "save_every", "snapshot_every", "safetensors", "tensorboard", "mlflow", "progress", "trace", "plot", "preset"),
 }  # fmt: skip
 
 
@@ -519,11 +568,11 @@ def load_config(path: Union[str, Path], overrides: Optional[dict[str, Any]] = No
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file not found: {path}")
+        raise missing_file_error(path, "config file")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"cannot parse config {path}: {str(err).splitlines()[0]}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot parse config {path} as YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise UserError(f"config {path} must be a mapping of keys to values")
     values = {str(k).replace("-", "_"): v for k, v in raw.items()}

@@ -187,5 +187,5 @@ def format_summary(summary: Summary) -> str:
     if summary.final_ema_top1 is not None:
         lines.insert(2, f"  EMA top-1 {summary.final_ema_top1:.2f}%")
     if summary.bad_images:
-        lines.append(f"  skipped {summary.bad_images} unreadable images")
+        lines.append(f"  skipped {summary.bad_images} unreadable image{'' if summary.bad_images == 1 else 's'}")
     return "\n".join(lines)

@@ -164,20 +164,31 @@ class Trainer:
             The :class:`RunResult`.
         """
         self.setup()
+        try:
+            return self._run(max_epochs)
+        finally:
+            self._parts().run_dir.release()  # the folder's lock: a later run may write there
+
+    def _run(self, max_epochs: Optional[int]) -> RunResult:
         parts = self._parts()
         outcome = "paused"
         with stop_signal_handlers(self._handle_signal):
             try:
                 # Before anything is written: an out-of-memory error at the largest size leaves
                 # the output directory (and any checkpoint in it) as it was.
-                self._dry = DrySteps(self.cfg, parts, self.log)
+                self._dry = DrySteps(self.cfg, parts, self.log, should_stop=lambda: self._stop_signal is not None)
                 self._dry.preflight()
-                state = self._start()
-                outcome = self._run_epochs(state, max_epochs)
+                if self._stop_signal is not None:  # stopped during the pre-flight: nothing written, nothing to save
+                    state, outcome = RunState(), "stopped before the start"
+                else:
+                    state = self._start()
+                    outcome = self._run_epochs(state, max_epochs)
             finally:
                 shutdown_loader_workers([parts.train_loader, parts.val_loader])
-        if outcome == "stopped":
-            name = signal.Signals(self._stop_signal).name if self._stop_signal else "stop"
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "stop"
+        if outcome == "stopped before the start":
+            self.log(f"{name} received during the pre-flight: stopped before training, nothing was written")
+        elif outcome == "stopped":
             self.log(f"{name} received: checkpoint saved to {parts.run_dir.checkpoint_path} (epoch {state.epoch + 1}, step {state.step}); continue with --resume")
         elif outcome == "completed" and parts.runtime.is_main:
             self._finish()
@@ -231,7 +242,7 @@ class Trainer:
             parts.runtime.synchronize()
             seconds = state.epoch_elapsed + (time.perf_counter() - t0) - tally.compile_time
             if tally.stopped_at is not None:
-                state.step, state.epoch_elapsed = tally.stopped_at, seconds
+                state.step, state.epoch_elapsed, state.epoch_tally = tally.stopped_at, seconds, tally.partial()
                 self._save(state)
                 return "stopped"
             epochs_run += 1
@@ -249,7 +260,7 @@ class Trainer:
         progress = EpochProgress(
             self._progress_enabled(), epoch, parts.curriculum.num_epochs, n_batches, start, self._epoch_costs, state.train_time + state.epoch_elapsed
         )
-        tally = EpochTally(last_size=parts.curriculum.final_size)
+        tally = EpochTally(last_size=parts.curriculum.final_size).resume(state.epoch_tally if start else {})
         first_global_step = sum(parts.sampler.batches_in_epoch(e) for e in range(epoch))
         parts.optim.optimizer.zero_grad(set_to_none=True)
         batches = iter(parts.train_loader)
@@ -351,7 +362,7 @@ class Trainer:
         if self._logger is not None:
             self._logger.log(row)
         self.log(epoch_line(row, parts.curriculum.num_epochs, parts.objective.metric_label))
-        state.epoch, state.step, state.epoch_elapsed = state.epoch + 1, 0, 0.0
+        state.epoch, state.step, state.epoch_elapsed, state.epoch_tally = state.epoch + 1, 0, 0.0, {}
         last = state.epoch == parts.curriculum.num_epochs
         stopping = self._stop_requested()
         if last or stopping or state.epoch % cfg.save_every == 0 or pause:

@@ -58,11 +58,14 @@ class DrySteps:
         cfg: The run's config.
         parts: The run's parts.
         log: Receives one line per step.
+        should_stop: Asked before each pre-flight step: a stop signal is honoured between steps,
+            not after all of them.
     """
 
     cfg: TrainConfig
     parts: TrainingParts
     log: Callable[[str], None]
+    should_stop: Callable[[], bool] = lambda: False
     done: dict[int, DryStep] = field(default_factory=dict)
     eager_sizes: list[int] = field(default_factory=list)
     warned_graphs: int = 0
@@ -80,6 +83,8 @@ class DrySteps:
         elif not cfg.preflight and not cfg.compile_warmup:
             sizes = []
         for size in sizes:
+            if self.should_stop():
+                return
             self.run(size, reason="pre-flight")
 
     def before_step(self, size: int) -> float:

@@ -278,6 +278,7 @@ def probe(cfg: TrainConfig, *, batches: int = 3, warmup: int = 1, rounds: int = 
     with tempfile.TemporaryDirectory(prefix="efficienttrain-probe-") as tmp:
         quiet = dataclasses.replace(cfg, output=tmp, name="probe", resume=False, safetensors=False, tensorboard=False, snapshot_every=0, plot=None, trace=False)
         trainer = Trainer(quiet, log=lambda _msg: None).setup()
+        trainer.parts.run_dir.release()  # a throw-away folder: nothing else will write there
         cur = trainer.parts.curriculum
         sizes = sorted(cur.sizes)
         times, round_together = _measure_rounds(trainer, sizes, batches, warmup, rounds)

@@ -47,6 +47,8 @@ class RunState:
         train_time: Training wall time of the finished epochs (evaluation excluded).
         total_time: Wall time of the finished epochs with evaluation.
         epoch_elapsed: Training time already spent in ``epoch`` (after a mid-epoch stop).
+        epoch_tally: The interrupted epoch's running sums (:meth:`EpochTally.partial`), so that
+            its metrics row after a resume equals the uninterrupted run's; empty between epochs.
     """
 
     epoch: int = 0
@@ -56,8 +58,9 @@ class RunState:
     train_time: float = 0.0
     total_time: float = 0.0
     epoch_elapsed: float = 0.0
+    epoch_tally: dict[str, float] = field(default_factory=dict)
 
-    STATE_KEYS: ClassVar[tuple[str, ...]] = ("num_updates", "history", "train_time", "total_time", "epoch_elapsed")
+    STATE_KEYS: ClassVar[tuple[str, ...]] = ("num_updates", "history", "train_time", "total_time", "epoch_elapsed", "epoch_tally")
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the position (which is the sampler's): updates, history, timings."""
@@ -68,6 +71,7 @@ class RunState:
         self.num_updates = int(state["num_updates"])
         self.history = list(state["history"])
         self.train_time, self.total_time, self.epoch_elapsed = float(state["train_time"]), float(state["total_time"]), float(state["epoch_elapsed"])
+        self.epoch_tally = {k: float(v) for k, v in (state.get("epoch_tally") or {}).items()}
 
 
 @dataclass
@@ -95,6 +99,18 @@ class EpochTally:
     data_wait: float = 0.0
     compile_time: float = 0.0
     stopped_at: Optional[int] = None
+
+    PARTIAL: ClassVar[tuple[str, ...]] = ("loss_sum", "batches", "images", "data_wait")
+
+    def partial(self) -> dict[str, float]:
+        """The running sums a checkpoint keeps when an epoch stops part-way."""
+        return {name: float(getattr(self, name)) for name in self.PARTIAL}
+
+    def resume(self, partial: dict[str, float]) -> "EpochTally":
+        """Continue from the sums of :meth:`partial` (none: a fresh epoch)."""
+        self.loss_sum, self.data_wait = float(partial.get("loss_sum", 0.0)), float(partial.get("data_wait", 0.0))
+        self.batches, self.images = int(partial.get("batches", 0)), int(partial.get("images", 0))
+        return self
 
     @property
     def mean_loss(self) -> float:
@@ -180,7 +196,12 @@ def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> Run
     if ckpt.steps and ckpt.steps != signature:
         changed = [k for k, v in signature.items() if ckpt.steps.get(k) != v]
         raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
-    parts.model.load_state_dict(ckpt.model)
+    try:
+        parts.model.load_state_dict(ckpt.model)
+    except RuntimeError as err:  # missing or unexpected keys, or a size mismatch: another model
+        saved = ckpt.config.get("model", "another model")
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else "the weights do not fit"
+        raise UserError(f"--resume: the checkpoint holds {saved}'s weights, which do not fit --model {cfg.model} ({detail[:120]}); resume with the run's own --model") from None
     parts.optim.load_state_dict({name: getattr(ckpt, name) for name in parts.optim.STATE_KEYS})
     GlobalRng().load_state_dict(ckpt.rng)
     # The position is the sampler's record; the loop positions the sampler itself each epoch.

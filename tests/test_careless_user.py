@@ -1,0 +1,309 @@
+"""What a careless user can do, and what the program does about it.
+
+Each test is one thing a user does by mistake. The answer is either the right behaviour, or exit
+status 2 with one line that names the problem and the fix; never a traceback, and never a lost or
+silently replaced file that the run did not write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from efficienttrain.cli import main
+from efficienttrain.errors import UserError
+from efficienttrain.rundir import RunDir, atomic_write
+
+from .conftest import make_image_folder
+
+TINY = ["train", "--preset", "cpu", "--model", "resnet10t", "--data", "demo", "--demo-per-class", "2", "--demo-val-per-class", "1",
+        "--demo-image-size", "16", "--batch-size", "8", "--epochs", "1", "--workers", "0", "--no-progress", "--no-safetensors"]  # fmt: skip
+
+
+def run(argv, capsys) -> tuple[int, str]:
+    """The CLI's exit status and stderr (argparse's own exits included)."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+def one_line(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# -- 1. the output folder ----------------------------------------------------------------------
+def test_a_second_run_into_a_folder_in_use_is_refused_and_names_the_holder(tmp_path, capsys):
+    (tmp_path / "o").mkdir()
+    holder = RunDir(tmp_path / "o")
+    holder.claim()  # as a first run does while it trains
+    try:
+        code, err = run(TINY + ["--output", str(tmp_path / "o"), "--seed", "2"], capsys)
+        one_line(code, err, f"another run (pid {os.getpid()}) is writing to", "choose another --output")
+    finally:
+        holder.release()
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [RunDir.LOCK]  # the refused run wrote nothing
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
+    folder = tmp_path / "o"
+    folder.mkdir()
+    (folder / RunDir.LOCK).write_text("999999999\n")  # a pid that cannot exist; the kernel holds no lock for it
+    (folder / ".last.pt.tmp-999999999").write_bytes(b"x" * 1000)  # what a kill mid-write leaves
+    note = RunDir(folder).claim()
+    assert note is not None and "999999999" in note and "no longer runs" in note
+    assert not (folder / ".last.pt.tmp-999999999").exists()  # the disk is not filled twice
+
+
+def test_a_folder_with_other_files_is_refused_and_overwrite_leaves_them_alone(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "config.yaml").write_text("my: own\n")
+    code, err = run(TINY + ["--output", str(folder)], capsys)
+    one_line(code, err, "holds files that a run does not write", "notes.txt", "--overwrite")
+    assert (folder / "config.yaml").read_text() == "my: own\n"
+    assert run(TINY + ["--output", str(folder), "--overwrite"], capsys)[0] == 0
+    assert (folder / "notes.txt").read_text() == "keep me" and (folder / "summary.json").is_file()
+
+
+def test_a_finished_run_whose_checkpoint_was_deleted_is_not_replaced(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert run(TINY + ["--output", str(out)], capsys)[0] == 0
+    (out / "last.pt").unlink()
+    before = (out / "metrics.csv").read_bytes()
+    code, err = run(TINY + ["--output", str(out)], capsys)
+    one_line(code, err, "holds a run", "--overwrite")
+    assert (out / "metrics.csv").read_bytes() == before
+
+
+def test_a_start_stopped_before_its_first_checkpoint_can_start_again(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "config.yaml").write_text("model: resnet10t\n")
+    (out / "metrics.csv").write_text("epoch\n")
+    assert run(TINY + ["--output", str(out)], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../escape"])
+def test_name_cannot_leave_the_runs_folder(tmp_path, capsys, name):
+    code, err = run(TINY + ["--name", name], capsys)
+    one_line(code, err, "--name", "plain folder name")
+
+
+def test_output_naming_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    one_line(*run(TINY + ["--output", str(target)], capsys), "is a file, not a folder")
+    assert target.read_text() == "x"
+
+
+# -- 2. failed writes --------------------------------------------------------------------------
+def test_a_full_disk_keeps_the_last_good_file_and_removes_the_partial_one(tmp_path):
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"good checkpoint")
+
+    def fill_the_disk(tmp: Path) -> None:
+        tmp.write_bytes(b"x" * 4096)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(UserError, match="no space left in .* to write last.pt .*--resume"):
+        atomic_write(path, fill_the_disk)
+    assert path.read_bytes() == b"good checkpoint"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    import efficienttrain.rundir as rundir
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rundir.torch, "save", no_space)
+    code, err = run(TINY + ["--output", str(tmp_path / "o")], capsys)
+    one_line(code, err, "no space left in", "free space there or choose another --output")
+    assert not [p for p in (tmp_path / "o").iterdir() if ".tmp-" in p.name]
+
+
+# -- 3. data discovery -------------------------------------------------------------------------
+def test_a_symlink_loop_in_the_data_is_not_followed_and_labels_stay_right(tmp_path, capsys):
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=4, size=16)
+    (root / "train" / "class0" / "loop").symlink_to("..")  # points back at train/
+    from efficienttrain.data.datasets import build_datasets
+
+    data = build_datasets(str(root), train_transform=None, eval_transform=None)
+    assert len(data.train) == 8 and sorted(data.train.targets) == [0] * 4 + [1] * 4
+    assert all(Path(p).parent.name == data.train.classes[t] for p, t in data.train.samples)  # no class1 image labelled class0
+    assert any(str(p).endswith("loop") for p in data.not_followed)
+
+
+def test_a_validation_split_outside_the_data_is_refused(tmp_path, capsys):
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=4, size=16)
+    make_image_folder(tmp_path / "good", classes=2, per_class=4, size=16)
+    for split in ("../good/train", "train"):
+        code, err = run(TINY[:5] + ["--data", str(root), "--val-split", split, "--output", str(tmp_path / "o"), "--batch-size", "4"], capsys)
+        one_line(code, err, "--val-split", "must be a folder of its own inside")
+
+
+# -- 4. images too large to decode -------------------------------------------------------------
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that declares ``width`` x ``height`` pixels in a few bytes (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_an_image_above_the_pixel_limit_is_handled_like_a_corrupt_one(tmp_path, capsys, skip):
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=4, size=16)
+    bomb = root / "train" / "class0" / "bomb.png"
+    _png_header_only(bomb, 30000, 30000)
+    argv = TINY[:5] + ["--data", str(root), "--output", str(tmp_path / "o"), "--batch-size", "4", "--epochs", "1", "--workers", "0",
+                       "--no-progress", "--final-size", "16", "--no-safetensors"] + (["--skip-bad-images"] if skip else [])  # fmt: skip
+    code, err = run(argv, capsys)
+    if skip:
+        assert code == 0, err
+    else:
+        one_line(code, err, "bomb.png", "above the pixel limit", "--max-image-pixels", "--skip-bad-images")
+
+
+def test_an_image_between_the_limit_and_pillows_own_is_refused_before_decoding(tmp_path):
+    from efficienttrain.data.datasets import load_image
+    from efficienttrain.errors import BadImageError
+
+    path = tmp_path / "big.png"
+    _png_header_only(path, 9000, 9000)  # 81 MP: under Pillow's bomb check, over the 64 MP default
+    with pytest.raises(BadImageError, match="9000x9000 = 81 MP, above the pixel limit of 64 MP"):
+        load_image(str(path))
+    with pytest.raises(BadImageError, match="cannot decode"):  # a higher limit lets it through to the (broken) pixels
+        load_image(str(path), max_pixels=100_000_000)
+
+
+# -- 5. every numeric flag ---------------------------------------------------------------------
+def _numeric_fields() -> list[str]:
+    from efficienttrain.runner.config import TrainConfig, field_type
+
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        kind = field_type(f.name)
+        if kind.base in (int, float) or (kind.base is tuple and kind.items and kind.items[0] in (int, float)):
+            out.append(f.name)
+    return out
+
+
+def test_every_numeric_field_has_a_range():
+    from efficienttrain.runner.config import NUMERIC_BOUNDS
+
+    assert set(_numeric_fields()) == set(NUMERIC_BOUNDS)
+
+
+@pytest.mark.parametrize("name", _numeric_fields())
+def test_every_numeric_flag_refuses_what_it_cannot_mean_before_any_work(name):
+    from efficienttrain.runner.config import NUMERIC_BOUNDS, field_type, make_config
+
+    kind = field_type(name)
+    width = len(kind.items) if kind.base is tuple else 1
+    bad = [math.nan, math.inf, -math.inf, 1e300, "x"]
+    for value in bad + [0, -1]:
+        given = [value] * width if width > 1 else value
+        try:
+            make_config({"data": "demo", name: given})
+        except UserError as err:
+            assert "\n" not in str(err) and str(err)
+            continue
+        assert value in (0, -1) and NUMERIC_BOUNDS[name].admits(value), f"{name}={value!r} was accepted"
+
+
+# -- 6. checkpoints that are not ---------------------------------------------------------------
+@pytest.mark.parametrize("flag", ["--init-from", "--resume"])
+def test_an_empty_checkpoint_file_is_one_line(tmp_path, capsys, flag):
+    out = tmp_path / "o"
+    out.mkdir()
+    empty = out / "last.pt" if flag == "--resume" else tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    argv = TINY + ["--output", str(out if flag == "--resume" else tmp_path / "o2")] + ([flag] if flag == "--resume" else [flag, str(empty)])
+    one_line(*run(argv, capsys), "empty.pt" if flag == "--init-from" else "last.pt")
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        (lambda ckpt: [1, 2, 3], "holds a list"),
+        (lambda ckpt: __import__("torch").zeros(3), "holds a Tensor"),
+        (lambda ckpt: {**ckpt, "sampler": {**ckpt["sampler"], "epoch": -4}}, "the sampler's epoch is -4"),
+        (lambda ckpt: {**ckpt, "num_updates": "many"}, "num_updates is a str"),
+    ],
+    ids=["list", "tensor", "negative-epoch", "bad-type"],
+)
+def test_a_damaged_checkpoint_is_named_not_a_traceback(tmp_path, capsys, damage, needle):
+    import torch
+
+    out = tmp_path / "o"
+    assert run(TINY + ["--output", str(out), "--epochs", "2"], capsys)[0] == 0
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    torch.save(damage(ckpt), out / "last.pt")
+    one_line(*run(TINY + ["--output", str(out), "--epochs", "2", "--resume"], capsys), needle)
+
+
+@pytest.mark.slow
+def test_resuming_with_another_model_is_one_line(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert run(TINY + ["--output", str(out), "--epochs", "2"], capsys)[0] == 0
+    argv = TINY + ["--output", str(out), "--epochs", "2", "--resume"]
+    argv[argv.index("resnet10t")] = "resnet18"
+    one_line(*run(argv, capsys), "--resume", "do not fit --model resnet18")
+
+
+def test_a_model_argument_timm_cannot_resolve_is_one_line(tmp_path, capsys):
+    code, err = run(TINY + ["--output", str(tmp_path / "o"), "--model-kwargs", "act_layer=foo"], capsys)
+    one_line(code, err, "cannot create model 'resnet10t'", "act_layer='foo'", "--model-kwargs")
+
+
+@pytest.mark.parametrize("flag", ["--config", "--curriculum", "--init-from"])
+def test_a_folder_given_for_a_file_is_called_a_folder(tmp_path, capsys, flag):
+    argv = ["train", "--data", "demo", "--output", str(tmp_path / "o"), flag, str(tmp_path)]
+    one_line(*run(argv, capsys), "is a folder; give the file itself")
+
+
+def test_garbage_bytes_as_a_config_name_the_file(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_bytes(bytes(range(128, 256)) * 4)
+    one_line(*run(["train", "--config", str(cfg)], capsys), "cannot parse config", "run.yaml")
+
+
+def test_a_stop_during_the_preflight_is_honoured_at_the_next_step(tmp_path, monkeypatch):
+    import signal
+
+    from efficienttrain.runner import Trainer
+    from efficienttrain.runner.preflight import DrySteps
+
+    from .conftest import tiny_config
+
+    trainer = Trainer(tiny_config(tmp_path))
+    steps = []
+    real = DrySteps.run
+
+    def one_step_then_sigterm(self, size, reason):
+        steps.append(size)
+        trainer._handle_signal(signal.SIGTERM, None)  # as the signal handler does
+        return real(self, size, reason)
+
+    monkeypatch.setattr(DrySteps, "run", one_step_then_sigterm)
+    result = trainer.run()
+    assert not result.completed and len(steps) == 1  # three sizes, one step: the stop came before the next
+    assert not (result.output_dir / "last.pt").exists() and not (result.output_dir / "config.yaml").exists()
