@@ -254,18 +254,8 @@ def tuned_groups(epochs: int, magnitude: Optional[int], final_size: int, model: 
 
 
 def best_magnitude(out: Path, epochs: int) -> int:
-    """EfficientTrain's final magnitude with the highest mean top-1 over its completed ``E``-epoch runs."""
-    means = {}
-    for m in MAGNITUDES:
-        accs = [float(s["final_top1"]) for s in (json.loads(p.read_text()) for p in sorted(out.glob(f"{et_name(m, epochs)}-s*/summary.json"))) if s.get("completed")]
-        if len(accs) == 3:
-            means[m] = statistics.fmean(accs)
-    if len(means) < len(MAGNITUDES):
-        missing = sorted(set(MAGNITUDES) - set(means))
-        raise SystemExit(f"--magnitude auto needs 3 finished seeds of EfficientTrain at m = 3, 6 and 9 (groups et-magnitude and frontier); missing m = {missing}")
-    best = max(means, key=lambda m: means[m])
-    print("EfficientTrain's final magnitude (mean top-1): " + ", ".join(f"m={m} {v:.2f}%" for m, v in means.items()) + f" -> m = {best}", flush=True)
-    return best
+    """EfficientTrain's final magnitude with the highest mean top-1 over 3 completed ``E``-epoch seeds (the controls' rule)."""
+    return highest_mean(out, {m: et_name(m, epochs) for m in MAGNITUDES}, 3, "EfficientTrain's final magnitude", "--magnitude auto needs 3 finished seeds of EfficientTrain at m = 3, 6 and 9 (groups et-magnitude and frontier)")
 
 
 def architecture_pair(prefix: str, epochs: int, settings: dict[str, Any]) -> list[Run]:
@@ -339,23 +329,26 @@ def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence",
     return out
 
 
+def completed_top1s(out: Path, schedule: str) -> list[float]:
+    """Final top-1 of every completed seed of ``schedule`` (runs named ``<schedule>-s<seed>``) under ``out``."""
+    summaries = (json.loads(p.read_text()) for p in sorted(out.glob(f"{schedule}-s*/summary.json")))
+    return [float(s["final_top1"]) for s in summaries if s.get("completed")]
+
+
+def highest_mean(out: Path, schedules: dict[Any, str], min_seeds: int, label: str, missing_hint: str) -> Any:
+    """The key of the schedule with the highest mean top-1 over its completed seeds (each needs ``min_seeds``)."""
+    means = {key: statistics.fmean(accs) for key, name in schedules.items() if len(accs := completed_top1s(out, name)) >= min_seeds}
+    missing = [str(key) for key in schedules if key not in means]
+    if missing:
+        raise SystemExit(f"{missing_hint}; missing: {', '.join(missing)}")
+    best = max(means, key=lambda k: means[k])
+    print(f"{label} (mean top-1): " + ", ".join(f"{k} {v:.2f}%" for k, v in means.items()) + f" -> {best}", flush=True)
+    return best
+
+
 def best_control(out: Path, epochs: int) -> str:
     """The control with the highest mean final top-1 among the completed 'controls' runs."""
-    means = {}
-    for kind in CONTROLS:
-        accs = []
-        for summary in sorted(out.glob(f"{kind}-{_epochs(epochs)}-s*/summary.json")):
-            data = json.loads(summary.read_text())
-            if data.get("completed"):
-                accs.append(float(data["final_top1"]))
-        if accs:
-            means[kind] = statistics.fmean(accs)
-    if len(means) < len(CONTROLS):
-        missing = sorted(set(CONTROLS) - set(means))
-        raise SystemExit(f"--baseline auto needs the finished 'controls' group; missing: {', '.join(missing)}")
-    best = max(means, key=lambda k: means[k])
-    print("controls (mean top-1): " + ", ".join(f"{k} {v:.2f}%" for k, v in means.items()) + f" -> frontier baseline: {best}", flush=True)
-    return best
+    return highest_mean(out, {kind: f"{kind}-{_epochs(epochs)}" for kind in CONTROLS}, 1, "controls, frontier baseline", "--baseline auto needs the finished 'controls' group")
 
 
 def run_one(name: str, values: dict[str, Any], run_dir: Path) -> bool:

@@ -114,3 +114,24 @@ def test_tuned_groups_ramp_to_the_tuned_magnitude_and_share_the_controls_seeds()
             assert build_curriculum(cfg).max_magnitude == 6, name
     assert experiments.et_name(9, 8) == "et-8ep"
     assert "peer-composer-10.17ep-s0" in dict(experiments.groups(8, "const-m3", magnitude=3)["peers-tuned"])
+
+
+def test_the_tuned_magnitude_is_picked_by_the_controls_rule(tmp_path):
+    """The highest mean of three completed seeds over m in {3, 6, 9}; an unfinished choice is refused, not guessed."""
+    import json
+
+    def record(name, top1, completed=True):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"final_top1": top1, "completed": completed}))
+
+    for s, (m3, m6, m9) in enumerate([(76.0, 75.0, 72.0), (77.0, 75.5, 71.0), (75.5, 76.0, 71.5)]):
+        record(f"et-m3-8ep-s{s}", m3)
+        record(f"et-m6-8ep-s{s}", m6)
+    with pytest.raises(SystemExit, match="missing: 9"):
+        experiments.best_magnitude(tmp_path, 8)
+    for s, m9 in enumerate((72.0, 71.0, 71.5)):
+        record(f"et-8ep-s{s}", m9, completed=s != 2)
+    with pytest.raises(SystemExit, match="missing: 9"):  # a seed that did not complete does not count
+        experiments.best_magnitude(tmp_path, 8)
+    (tmp_path / "et-8ep-s2" / "summary.json").write_text(json.dumps({"final_top1": 71.5, "completed": True}))
+    assert experiments.best_magnitude(tmp_path, 8) == 3
