@@ -307,3 +307,45 @@ def test_a_stop_during_the_preflight_is_honoured_at_the_next_step(tmp_path, monk
     result = trainer.run()
     assert not result.completed and len(steps) == 1  # three sizes, one step: the stop came before the next
     assert not (result.output_dir / "last.pt").exists() and not (result.output_dir / "config.yaml").exists()
+
+
+def test_nan_weights_in_init_from_are_named_not_blamed_on_the_size(tmp_path, capsys):
+    import torch
+
+    from efficienttrain.models import create_model
+    from efficienttrain.rundir import export_safetensors
+
+    state = create_model("resnet10t", 10).state_dict()
+    state["fc.weight"] = torch.full_like(state["fc.weight"], float("nan"))
+    path = tmp_path / "broken.safetensors"
+    export_safetensors(state, path)
+    one_line(*run(TINY + ["--output", str(tmp_path / "o"), "--init-from", str(path), "--keep-head"], capsys), "NaN or infinite weights", "fc.weight")
+
+
+def test_a_size_that_does_not_fit_in_memory_is_not_blamed_on_the_model(monkeypatch):
+    from efficienttrain.models import check_model_sizes, create_model
+
+    model = create_model("resnet10t", 10)
+    real = model.forward
+
+    def forward(x):
+        if x.shape[-1] > 32:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 68719476736 bytes")
+        return real(x)
+
+    monkeypatch.setattr(model, "forward", forward)
+    with pytest.raises(UserError, match="out of memory .* at 64x64: the size is too large for this machine, not for the model"):
+        check_model_sizes(model, [32, 64], final_size=64, model_name="resnet10t")
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_when_it_is_shrunk_anyway(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from efficienttrain.data.datasets import load_image
+
+    path = tmp_path / "big.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1600, 2400, 3), dtype=np.uint8)).save(path, quality=80)
+    assert load_image(str(path)).size == (2400, 1600)
+    small = load_image(str(path), min_side=300)
+    assert small.size == (600, 400)  # 1/4 scale: the smallest whose shorter side stays >= 300

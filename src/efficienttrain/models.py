@@ -119,6 +119,9 @@ def model_size_hint(model: nn.Module) -> int:
     return reduction
 
 
+_OUT_OF_MEMORY = "out of memory"
+
+
 def _try_sizes(model: nn.Module, sizes: Iterable[int], device: torch.device, channels: int) -> Optional[tuple[int, str]]:
     for size in sizes:
         try:
@@ -126,7 +129,11 @@ def _try_sizes(model: nn.Module, sizes: Iterable[int], device: torch.device, cha
                 out = model(torch.zeros(1, channels, size, size, device=device))
             if not torch.isfinite(out).all():
                 return size, "the output is not finite"
+        except torch.OutOfMemoryError:
+            return size, _OUT_OF_MEMORY
         except Exception as err:  # noqa: BLE001 - any failure means the size is unusable
+            if "can't allocate memory" in str(err) or "not enough memory" in str(err):
+                return size, _OUT_OF_MEMORY  # the CPU allocator's words: the size fits the model, not the machine
             return size, str(err).splitlines()[0] if str(err) else type(err).__name__
     return None
 
@@ -187,6 +194,8 @@ def check_model_sizes(
         if failure is None:
             return
         size, reason = failure
+        if reason == _OUT_OF_MEMORY:
+            raise UserError(f"out of memory in one forward pass of {model_name} at {size}x{size}: the size is too large for this machine, not for the model; lower --final-size")
         final = final_size or max(sizes)
         k = suggest_multiple_of(model, sizes, final, device, channels)
         fix = f"use --multiple-of {k} (multiple_of={k})" if k else "choose sizes the model supports"
@@ -248,6 +257,9 @@ def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]
     state = weights.ema or weights.model
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    broken = [k for k, v in usable.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise UserError(f"{path} holds NaN or infinite weights in {len(broken)} tensor(s) (e.g. {broken[0]}); it cannot start a run: use an earlier checkpoint")
     other_labels = classes is not None and weights.classes is not None and list(weights.classes) != list(classes)
     if new_head or (other_labels and not keep_head):
         for name in classifier_param_names(model):

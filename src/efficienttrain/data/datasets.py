@@ -115,12 +115,15 @@ def with_transform(dataset: Dataset, transform: Optional[Callable]) -> Dataset:
     return out
 
 
-def load_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def load_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: Optional[int] = None) -> Image.Image:
     """Open an image as RGB, turning decode failures into a :class:`BadImageError`.
 
     Args:
         path: Image file.
         max_pixels: The most pixels accepted, checked before decoding (:data:`~efficienttrain.limits.MAX_IMAGE_PIXELS`).
+        min_side: When given, a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 scale whose
+            sides stay at least this long (the caller shrinks it further): a large photo costs a
+            fraction of its full decode.
 
     Returns:
         The decoded RGB image.
@@ -132,6 +135,8 @@ def load_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         with open(path, "rb") as f:
             img = Image.open(f)
             check_pixels(img, path, max_pixels)
+            if min_side is not None and img.format == "JPEG":
+                img.draft("RGB", (min_side, min_side))  # Pillow keeps both sides >= the request
             img.load()
             return img.convert("RGB")
     except BadImageError:
@@ -240,7 +245,7 @@ class PreloadedDataset(Dataset):
             iterator = tqdm(samples, desc="preloading images", unit="img", leave=False)
         for path, target in iterator:
             try:
-                img = load_image(path, max_pixels)
+                img = load_image(path, max_pixels, min_side=max_size)
             except BadImageError:
                 if not skip_bad_images:
                     raise
