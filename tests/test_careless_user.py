@@ -75,6 +75,10 @@ def test_a_folder_with_other_files_is_refused_and_overwrite_leaves_them_alone(tm
     code, err = run(TINY + ["--output", str(folder)], capsys)
     one_line(code, err, "holds files that a run does not write", "notes.txt", "--overwrite")
     assert (folder / "config.yaml").read_text() == "my: own\n"
+    # Not a run's folder: its config.yaml is the user's, and --overwrite will not write over it.
+    one_line(*run(TINY + ["--output", str(folder), "--overwrite"], capsys), "not a run's folder", "config.yaml")
+    assert (folder / "config.yaml").read_text() == "my: own\n"
+    (folder / "config.yaml").rename(tmp_path / "moved.yaml")
     assert run(TINY + ["--output", str(folder), "--overwrite"], capsys)[0] == 0
     assert (folder / "notes.txt").read_text() == "keep me" and (folder / "summary.json").is_file()
 
@@ -90,9 +94,11 @@ def test_a_finished_run_whose_checkpoint_was_deleted_is_not_replaced(tmp_path, c
 
 
 def test_a_start_stopped_before_its_first_checkpoint_can_start_again(tmp_path, capsys):
+    """What a run writes before its first checkpoint (and then a lock that outlived it) is not in the way."""
     out = tmp_path / "o"
     out.mkdir()
-    (out / "config.yaml").write_text("model: resnet10t\n")
+    (out / "config.yaml").write_text("model: resnet10t\n")  # a run writes these two first
+    (out / "curriculum.yaml").write_text("stages: []\n")
     (out / "metrics.csv").write_text("epoch\n")
     assert run(TINY + ["--output", str(out)], capsys)[0] == 0
 
@@ -349,3 +355,12 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_when_it_is_shrunk_anyway(tmp_p
     assert load_image(str(path)).size == (2400, 1600)
     small = load_image(str(path), min_side=300)
     assert small.size == (600, 400)  # 1/4 scale: the smallest whose shorter side stays >= 300
+
+
+def test_overwrite_replaces_a_previous_runs_files_only(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert run(TINY + ["--output", str(out), "--snapshot-every", "1"], capsys)[0] == 0
+    (out / "notes.txt").write_text("keep me")
+    assert run(TINY + ["--output", str(out), "--overwrite"], capsys)[0] == 0
+    assert not list(out.glob("epoch_*.pt"))  # the previous run's snapshots do not mix with the new run
+    assert (out / "notes.txt").read_text() == "keep me" and (out / "summary.json").is_file()

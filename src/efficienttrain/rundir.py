@@ -642,6 +642,7 @@ class RunDir:
         self.path = Path(path)
         self._lock_fd: Optional[int] = None
         self._created = False  # whether claim() made the folder (a run that fails to start removes it again)
+        self._had_lock = False  # whether claim() found a killed run's pid in the lock file: a run's folder
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -672,7 +673,9 @@ class RunDir:
 
         A folder that holds only what a run writes before its first checkpoint is accepted (a
         start that was stopped early). With ``overwrite``, a previous run's files are removed;
-        files a run does not write are left alone either way.
+        files a run does not write are left alone either way. A file is the run's only in a run's
+        folder (locked by a run before, or holding both ``config.yaml`` and ``curriculum.yaml``):
+        elsewhere a file with a run file's name is the user's, and ``overwrite`` refuses to write over it.
 
         Raises:
             UserError: Naming what the folder holds and the choices (``--resume``, ``--overwrite``,
@@ -683,13 +686,20 @@ class RunDir:
         if not self.path.is_dir():
             raise UserError(f"--output {self.path} is a file, not a folder; choose another --output")
         names = sorted(p.name for p in self.path.iterdir())
-        saved = [n for n in names if self._is_saved_file(n)]
-        foreign = [n for n in names if not self._is_run_file(n)]
+        run_folder = self._had_lock or {self.CONFIG, self.CURRICULUM} <= set(names)
+        owned = [n for n in names if n == self.LOCK or _TEMP_FILE.match(n) or (run_folder and self._is_run_file(n))]
+        saved = [n for n in owned if self._is_saved_file(n)]
+        foreign = [n for n in names if n not in owned]
         if overwrite:
-            for name in names:
-                if self._is_run_file(name) and name != self.LOCK:
-                    target = self.path / name
-                    _remove(target)
+            clash = [n for n in foreign if self._is_run_file(n)]
+            if clash:
+                raise UserError(
+                    f"{self.path} is not a run's folder, and a run would write over {', '.join(clash[:3])} there; "
+                    "move those files, or choose another --output"
+                )
+            for name in owned:
+                if name != self.LOCK:
+                    _remove(self.path / name)
             return
         if self.CHECKPOINT in saved:
             raise UserError(f"{self.path} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output")
@@ -735,6 +745,7 @@ class RunDir:
             os.close(fd)
             raise UserError(f"another run (pid {holder}) is writing to {self.path}; wait for it to end, or choose another --output") from None
         before = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        self._had_lock = bool(before)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
@@ -742,13 +753,14 @@ class RunDir:
         return f"took over the lock of pid {before}, which no longer runs" if before and before != str(os.getpid()) else None
 
     def release(self) -> None:
-        """Release the lock taken by :meth:`claim` (the lock file stays, empty of meaning).
+        """Release the lock taken by :meth:`claim` (the lock file stays, emptied).
 
         A run that failed before writing anything leaves no trace: a folder that :meth:`claim`
         made, and that holds only the lock, is removed again.
         """
         if self._lock_fd is None:
             return
+        os.ftruncate(self._lock_fd, 0)  # an empty lock file: its holder ended cleanly (a pid left in it means a killed run)
         os.close(self._lock_fd)
         self._lock_fd = None
         if self._created and [p.name for p in self.path.iterdir()] == [self.LOCK]:
