@@ -26,6 +26,32 @@ def free_port() -> str:
         return str(sock.getsockname()[1])
 
 
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    """Exit status 2 and one line on stderr that holds every needle (no traceback)."""
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# The metrics columns that are clocks: they differ between identical runs, everything else must not.
+CLOCK_COLUMNS = frozenset({"epoch_time", "eval_time", "train_time", "total_time", "images_per_s", "data_wait_s", "data_wait_pct"})
+
+
+def metric_rows(path: Path, leave_out: frozenset = CLOCK_COLUMNS) -> list[dict]:
+    """A metrics file's rows without the ``leave_out`` columns (CSV values as written, JSONL as parsed)."""
+    import csv
+    import json
+
+    if path.suffix == ".csv":
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{k: v for k, v in row.items() if k not in leave_out} for row in rows]
+
+
 def load_benchmark(script: str, module_name: str) -> Any:
     """Import ``benchmarks/<script>`` (not a package) as ``module_name``, for tests of its functions."""
     import importlib.util

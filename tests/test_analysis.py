@@ -33,7 +33,7 @@ from efficienttrain.models import create_model
 from efficienttrain.rundir import export_safetensors, save_checkpoint
 from efficienttrain.runner.config import make_config
 
-from .conftest import tiny_config
+from .conftest import assert_one_line_error, tiny_config
 
 SIZE = 32
 
@@ -323,14 +323,6 @@ def test_snapshots_of_a_real_run_are_analysable(tmp_path, capsys):
 
 
 # -- command line -----------------------------------------------------------------------------
-def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 @pytest.mark.slow
 def test_cli_filtered(run_dir, tmp_path, capsys):
     out = tmp_path / "out"
@@ -400,5 +392,5 @@ def test_cli_spectra(tmp_path, capsys):
 def test_cli_errors_are_one_line(argv, needles, run_dir, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(run_dir)) for a in argv]
     code = main(argv + ["--out", str(tmp_path / "o")])
-    _assert_one_line_error(code, capsys.readouterr().err, *needles)
+    assert_one_line_error(code, capsys.readouterr().err, *needles)
     assert not (tmp_path / "o").exists()

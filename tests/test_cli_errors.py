@@ -9,7 +9,7 @@ import pytest
 
 from efficienttrain.cli import main
 
-from .conftest import make_image_folder
+from .conftest import assert_one_line_error, make_image_folder
 
 BASE = ["train", "--preset", "cpu", "--model", "resnet10t", "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress", "--final-size", "16"]
 
@@ -18,15 +18,6 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_missing_dataset_dir(tmp_path, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-__all__ = ["UserError", "BadImageError", "did_you_mean", "choice_error", "missing_file_error"]
+__all__ = ["UserError", "BadImageError", "did_you_mean", "choice_error", "missing_file_error", "first_line"]
 
 
 class UserError(ValueError):
@@ -64,3 +64,9 @@ def missing_file_error(path: object, what: str) -> UserError:
     if os.path.isdir(str(path)):
         return UserError(f"{what} {path} is a folder; give the file itself")
     return UserError(f"{what} not found: {path}")
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's first line of text, or its type's name when it has none (for one-line messages)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from .errors import UserError, missing_file_error
+from .errors import UserError, first_line, missing_file_error
 
 __all__ = ["create_model", "check_model_sizes", "suggest_multiple_of", "model_size_hint", "load_weights", "classifier_param_names", "constructor_kwargs", "RESERVED_MODEL_KWARGS"]
 
@@ -134,7 +134,7 @@ def _try_sizes(model: nn.Module, sizes: Iterable[int], device: torch.device, cha
         except Exception as err:  # noqa: BLE001 - any failure means the size is unusable
             if "can't allocate memory" in str(err) or "not enough memory" in str(err):
                 return size, _OUT_OF_MEMORY  # the CPU allocator's words: the size fits the model, not the machine
-            return size, str(err).splitlines()[0] if str(err) else type(err).__name__
+            return size, first_line(err)
     return None
 
 

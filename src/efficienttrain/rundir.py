@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
-from .errors import UserError, missing_file_error
+from .errors import UserError, first_line, missing_file_error
 
 __all__ = [
     "RunDir",
@@ -67,11 +67,6 @@ def _temp_path(path: Path) -> Path:
 
 
 _TEMP_FILE = re.compile(r"^\..+\.tmp-(\d+)$")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
@@ -150,7 +145,7 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise UserError(f"cannot load checkpoint {path} ({_first_line(err)}); is it a complete efficienttrain checkpoint?") from None
+        raise UserError(f"cannot load checkpoint {path} ({first_line(err)}); is it a complete efficienttrain checkpoint?") from None
 
 
 def export_safetensors(state_dict: dict[str, torch.Tensor], path: PathLike, metadata: Optional[dict[str, str]] = None) -> Path:
@@ -546,7 +541,7 @@ def _read_safetensors(path: Path, header_only: bool) -> WeightsFile:
             meta = dict(f.metadata() or {})
         state = {} if header_only else load_file(str(path))
     except Exception as err:  # noqa: BLE001 - any parse failure is a bad file for the user
-        raise UserError(f"cannot read {path} as safetensors ({_first_line(err)}); is the file complete?") from None
+        raise UserError(f"cannot read {path} as safetensors ({first_line(err)}); is the file complete?") from None
     number = {k: int(meta[k]) for k in ("num_classes", "final_size") if meta.get(k, "").isdigit()}
     config = {"model_kwargs": json.loads(meta[MODEL_KWARGS_META])} if MODEL_KWARGS_META in meta else {}
     classes = json.loads(meta[CLASSES_META]) if CLASSES_META in meta else None

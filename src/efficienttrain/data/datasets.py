@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from ..errors import BadImageError, UserError
+from ..errors import BadImageError, UserError, first_line
 from ..limits import MAX_IMAGE_PIXELS
 from .decode import check_pixels, open_lazy, too_many_pixels
 from .demo import DemoDataset
@@ -144,8 +144,7 @@ def load_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: Optional
     except Image.DecompressionBombError:
         raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise BadImageError(f"cannot decode image {path} ({msg}); replace or delete it, or pass --skip-bad-images") from None
+        raise BadImageError(f"cannot decode image {path} ({first_line(err)}); replace or delete it, or pass --skip-bad-images") from None
 
 
 class CheckedImageFolder(ImageFolder):
@@ -168,7 +167,6 @@ class CheckedImageFolder(ImageFolder):
     ) -> None:
         self.not_followed: list[str] = []  # directories and files reached a second time (a link loop, or a link to another class)
         super().__init__(root, transform=transform, loader=functools.partial(load_image, max_pixels=max_pixels))
-        self.max_pixels = max_pixels
         self.skip_bad_images = skip_bad_images
         self.counter = counter
         self.counter_offset = counter_offset

@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence
 from PIL import Image
 
 from .._compat import set_crop_size
-from ..errors import BadImageError
+from ..errors import BadImageError, first_line
 from ..frequency import low_frequency_crop_image
 from ..limits import MAX_IMAGE_PIXELS
 
@@ -72,8 +72,7 @@ def open_lazy(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     except Image.DecompressionBombError:
         raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
     except (OSError, SyntaxError, ValueError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise BadImageError(f"cannot decode image {path} ({msg}); replace or delete it, or pass --skip-bad-images") from None
+        raise BadImageError(f"cannot decode image {path} ({first_line(err)}); replace or delete it, or pass --skip-bad-images") from None
     check_pixels(img, path, max_pixels)
     return img
 
@@ -84,8 +83,7 @@ def _decode(img: Image.Image, box: tuple[float, float, float, float], size: tupl
         return img.convert("RGB").resize(size, resample, box=box)
     except (OSError, SyntaxError, ValueError) as err:
         name = getattr(img, "filename", "") or "an image"
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise BadImageError(f"cannot decode image {name} ({msg}); replace or delete it, or pass --skip-bad-images") from None
+        raise BadImageError(f"cannot decode image {name} ({first_line(err)}); replace or delete it, or pass --skip-bad-images") from None
 
 
 class ReducedDecodeRandomResizedCrop:

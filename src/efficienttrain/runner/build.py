@@ -128,10 +128,8 @@ def _checkpoint_to_resume(cfg: TrainConfig, run_dir: RunDir, is_main: bool) -> O
         if not path.is_file():
             raise UserError(f"--resume: no checkpoint at {path}; start without --resume or point --output to the run")
         return run_dir.load_checkpoint()
-    if is_main:
-        run_dir.check_fresh_start(cfg.overwrite)
-    elif path.exists():
-        raise UserError(f"{run_dir.path} already holds a checkpoint; pass --resume to continue it, or choose another --output")
+    if is_main or not cfg.overwrite:  # every rank refuses alike (so none goes on alone); only rank 0 removes files
+        run_dir.check_fresh_start(cfg.overwrite and is_main)
     return None
 
 

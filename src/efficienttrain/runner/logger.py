@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -58,9 +59,11 @@ class MlflowTracker:
 
     def __init__(self, uri: str, out_dir: Path, run_name: str, params: dict[str, Any]) -> None:
         try:
+            from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient
         except ImportError:
             raise UserError("--mlflow needs MLflow: pip install 'efficienttrain[mlflow]'") from None
+        self._metric = Metric  # built for every logged scalar: imported once, not per step
         self.client = MlflowClient(tracking_uri=uri)
         self._buffer: list[Any] = []
         id_file = Path(out_dir) / RunDir.MLFLOW_RUN
@@ -73,20 +76,14 @@ class MlflowTracker:
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
         self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
         id_file.write_text(self.run_id + "\n")
-        from mlflow.entities import Param
-
         flat = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
         for i in range(0, len(flat), 100):
             self.client.log_batch(self.run_id, params=flat[i : i + 100])
 
     def log(self, step: int, values: dict[str, float]) -> None:
         """Queue scalars for ``step``; sent when the buffer is full, or by :meth:`flush`."""
-        import time
-
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        self._buffer += [Metric(k, float(v), now, step) for k, v in values.items()]
+        self._buffer += [self._metric(k, float(v), now, step) for k, v in values.items()]
         if len(self._buffer) >= self.FLUSH_EVERY:
             self.flush()
 
@@ -126,6 +123,11 @@ class MetricsLogger:
             except ImportError:  # pragma: no cover - depends on the environment
                 raise UserError("--tensorboard needs the tensorboard package: pip install 'efficienttrain[tensorboard]'") from None
             self.writer = SummaryWriter(str(self.out_dir / RunDir.TENSORBOARD))
+
+    @property
+    def logs_steps(self) -> bool:
+        """Whether anything takes per-step scalars (TensorBoard or MLflow): the loop builds them only then."""
+        return self.writer is not None or self.mlflow is not None
 
     def log_step(self, step: int, scalars: StepScalars) -> None:
         """Log one training step's scalars at the run's global batch index ``step`` (TensorBoard, MLflow)."""

@@ -274,7 +274,7 @@ class Trainer:
                 settings = parts.sampler.settings(epoch, step)
                 stop = self.train_step(state, step, n_batches, batch[0], batch[1], settings, tally)
                 tally.data_wait += waited
-                if self._logger is not None:
+                if self._logger is not None and self._logger.logs_steps:
                     scalars = StepScalars(tally.last_loss, parts.optim.current_lr, tally.last_size, settings.magnitude, waited)
                     self._logger.log_step(first_global_step + step, scalars)
                 self._wait_watch.observe(settings, waited, time.perf_counter() - t0, first_of_epoch=step == start)

@@ -75,6 +75,11 @@ class SizeProbe:
         return math.ceil(max(workers, 1) * self.loader_s / self.step_s)
 
 
+def curriculum_speedup(time_per_image: dict[int, float], epochs: dict[int, float], final_size: int) -> float:
+    """Training at ``final_size`` throughout over the curriculum: each size's time per image, weighted by its epochs."""
+    return time_per_image[final_size] * sum(epochs.values()) / sum(epochs[size] * t for size, t in time_per_image.items())
+
+
 @dataclass
 class ProbeReport:
     """The probe's measurements and predictions.
@@ -104,9 +109,7 @@ class ProbeReport:
     round_speedups: list[float] = field(default_factory=list)
 
     def _speedup(self, attr: str) -> float:
-        by_size = {p.size: getattr(p, attr) for p in self.sizes}
-        total_epochs = sum(p.epochs for p in self.sizes)
-        return by_size[self.final_size] * total_epochs / sum(p.epochs * by_size[p.size] for p in self.sizes)
+        return curriculum_speedup({p.size: getattr(p, attr) for p in self.sizes}, {p.size: p.epochs for p in self.sizes}, self.final_size)
 
     @property
     def spread(self) -> Optional[tuple[float, float]]:
@@ -289,7 +292,7 @@ def probe(cfg: TrainConfig, *, batches: int = 3, warmup: int = 1, rounds: int = 
             rows.append(SizeProbe(size, _stage_settings(cur, size)[1], step_s, loader_s, together_s))
             log(f"  B={size}: step {step_s * 1e3:.2f}, loader {loader_s * 1e3:.2f}, together {together_s * 1e3:.2f} ms/image")
         epochs = {row.size: row.epochs for row in rows}
-        round_speedups = [by[cur.final_size] * sum(epochs.values()) / sum(epochs[b] * t for b, t in by.items()) for by in round_together]
+        round_speedups = [curriculum_speedup(by, epochs, cur.final_size) for by in round_together]
         if cur.final_size not in cur.sizes:  # pragma: no cover - a curriculum always ends at its final size
             raise ValueError("the curriculum does not end at its final size")
         notes = []

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..curricula import Settings
 from ..data.sampler import SamplerState
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..rundir import Checkpoint, Snapshot
 from .rng import GlobalRng
 
@@ -200,8 +200,7 @@ def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> Run
         parts.model.load_state_dict(ckpt.model)
     except RuntimeError as err:  # missing or unexpected keys, or a size mismatch: another model
         saved = ckpt.config.get("model", "another model")
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else "the weights do not fit"
-        raise UserError(f"--resume: the checkpoint holds {saved}'s weights, which do not fit --model {cfg.model} ({detail[:120]}); resume with the run's own --model") from None
+        raise UserError(f"--resume: the checkpoint holds {saved}'s weights, which do not fit --model {cfg.model} ({first_line(err)[:120]}); resume with the run's own --model") from None
     parts.optim.load_state_dict({name: getattr(ckpt, name) for name in parts.optim.STATE_KEYS})
     GlobalRng().load_state_dict(ckpt.rng)
     # The position is the sampler's record; the loop positions the sampler itself each epoch.
