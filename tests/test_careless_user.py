@@ -367,3 +367,72 @@ def test_overwrite_replaces_a_previous_runs_files_only(tmp_path, capsys):
     assert run(TINY + ["--output", str(out), "--overwrite"], capsys)[0] == 0
     assert not list(out.glob("epoch_*.pt"))  # the previous run's snapshots do not mix with the new run
     assert (out / "notes.txt").read_text() == "keep me" and (out / "summary.json").is_file()
+
+
+# -- beyond the list: what else a careless user does --------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [("add a class", "classes class0, class1 then, class0, class1, class2 now"), ("remove an image", "8 training images then, 7 now"),
+     ("rename an image", "other files or labels"), ("move an image to another class", "other files or labels")],
+)  # fmt: skip
+def test_a_resume_after_the_data_changed_is_one_line_before_any_step(tmp_path, capsys, monkeypatch, change, needle):
+    from efficienttrain.runner import Trainer
+    from efficienttrain.runner.preflight import DrySteps
+
+    from .conftest import tiny_config
+
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=4, size=16)
+    out = tmp_path / "o"
+    Trainer(tiny_config(tmp_path, data=str(root), output=str(out), batch_size=4, final_size=16, epochs=2, preflight=False)).run(max_epochs=1)
+    train = root / "train"
+    if change == "add a class":
+        make_image_folder(tmp_path / "d", classes=3, per_class=4, size=16)
+    elif change == "remove an image":
+        (train / "class0" / "0.png").unlink()
+    elif change == "rename an image":
+        (train / "class0" / "0.png").rename(train / "class0" / "9.png")
+    else:
+        (train / "class0" / "0.png").rename(train / "class1" / "9.png")
+    before = (out / "last.pt").read_bytes()
+    monkeypatch.setattr(DrySteps, "preflight", lambda self: pytest.fail("the pre-flight ran before the data was checked"))
+    code, err = run(TINY[:5] + ["--data", str(root), "--output", str(out), "--resume", "--batch-size", "4", "--epochs", "2", "--final-size", "16",
+                                "--workers", "0", "--no-progress"], capsys)  # fmt: skip
+    assert_one_line_error(code, err, "--resume: the training data changed since the checkpoint", needle, "restore the data")
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_the_same_data_moved_to_another_folder_still_resumes(tmp_path):
+    import shutil
+
+    from efficienttrain.runner import Trainer
+
+    from .conftest import tiny_config
+
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=4, size=16)
+    out = tmp_path / "o"
+    settings = {"output": str(out), "batch_size": 4, "final_size": 16, "epochs": 2, "preflight": False}
+    Trainer(tiny_config(tmp_path, data=str(root), **settings)).run(max_epochs=1)
+    moved = Path(shutil.move(str(root), str(tmp_path / "elsewhere")))
+    assert Trainer(tiny_config(tmp_path, data=str(moved), resume=True, **settings)).run().completed
+
+
+def test_a_stop_signal_while_the_run_finishes_still_writes_its_summary(tmp_path, monkeypatch):
+    import signal
+
+    from efficienttrain.runner import Trainer
+
+    from .conftest import tiny_config
+
+    trainer = Trainer(tiny_config(tmp_path, epochs=1, batch_size=8, demo_per_class=2, demo_val_per_class=1, demo_image_size=16, preflight=False))
+    finish = Trainer._finish
+
+    def interrupted_finish(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the exports are written
+        finish(self)
+
+    monkeypatch.setattr(Trainer, "_finish", interrupted_finish)
+    result = trainer.run()
+    assert result.completed and (result.output_dir / "summary.json").is_file()
+    assert (result.output_dir / "model.safetensors").is_file()
+    assert (result.output_dir / RunDir.LOCK).read_text() == ""  # released, not left to a dead holder

@@ -113,6 +113,38 @@ def test_resume_mid_epoch_matches_uninterrupted(tmp_path):
         assert metric_rows(straight.output_dir / name) == metric_rows(resumed.output_dir / name), name
 
 
+@pytest.mark.slow
+def test_a_stop_during_evaluation_is_honoured_at_the_next_batch_and_resumes_exactly(tmp_path):
+    """A SIGTERM while the validation split is evaluated saves the epoch's training and stops; the resume evaluates it again."""
+    settings = {"workers": 0, "preflight": False, "demo_val_per_class": 8, "epochs": 2}
+    straight = Trainer(tiny_config(tmp_path / "a", **settings)).run()
+    first = Trainer(tiny_config(tmp_path / "b", **settings))
+    first.setup()
+    eval_batches = {"n": 0}
+    forward = first.parts.model.forward
+
+    def counting(*args, **kwargs):
+        if not first.parts.model.training:
+            eval_batches["n"] += 1
+            if eval_batches["n"] == 1:
+                first._stop_signal = signal.SIGTERM  # as the handler does, during the first evaluation
+        return forward(*args, **kwargs)
+
+    first.parts.model.forward = counting
+    stopped = first.run()
+    assert not stopped.completed and eval_batches["n"] == 1  # given up at the next batch, not at the split's end
+    state = load_checkpoint(stopped.output_dir / "last.pt")
+    assert (state["sampler"]["epoch"], state["sampler"]["start_step"]) == (0, first.parts.sampler.batches_in_epoch(0))
+    rows = stopped.output_dir / "metrics.jsonl"
+    assert not rows.exists() or not rows.read_text().strip()  # no row with partial figures
+    resumed = Trainer(tiny_config(tmp_path / "b", resume=True, **settings)).run()
+    a = torch.load(straight.output_dir / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed.output_dir / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("metrics.jsonl", "metrics.csv"):
+        assert metric_rows(straight.output_dir / name) == metric_rows(resumed.output_dir / name), name
+
+
 def test_resume_with_other_batch_size_is_refused(tmp_path):
     Trainer(tiny_config(tmp_path)).run(max_epochs=1)
     with pytest.raises(ValueError, match="batch_size"):

@@ -219,6 +219,8 @@ class Checkpoint:
         sessions: Provenance of every process that trained the run
             (:class:`~efficienttrain.provenance.Session` dicts).
         classes: Names of the data's classes (``--init-from`` judges the head by them).
+        data: The training data's identity (``DatasetPair.identity()``: image count and, for an
+            image folder, a digest of its file list); a resume must find the same data.
     """
 
     config: dict[str, Any]
@@ -243,6 +245,7 @@ class Checkpoint:
     scaler: Optional[dict[str, Any]] = None
     sessions: list[dict[str, Any]] = field(default_factory=list)
     classes: Optional[list[str]] = None
+    data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The dict written to disk (shallow: tensors are not copied)."""

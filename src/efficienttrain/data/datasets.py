@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import multiprocessing
 import os
 from dataclasses import dataclass, field
@@ -56,12 +57,37 @@ class DatasetPair:
     classes: list[str]
     bad_images: Any = None  # the count (preloaded), or a shared array of per-image flags (decoded in workers)
     not_followed: list[str] = field(default_factory=list)  # links to folders or files already counted: reported, not followed
+    train_files: Optional[str] = None  # digest of an image folder's training files (see files_digest)
+
+    def identity(self) -> dict[str, Any]:
+        """What a resume compares to tell that the training data changed since the checkpoint.
+
+        Returns:
+            The number of training images and, for an image folder, the digest of its file list.
+        """
+        return {"train_images": len(self.train), "train_files": self.train_files}
 
     def bad_image_count(self) -> int:
         """Distinct images skipped so far because they could not be decoded (each counts once)."""
         if self.bad_images is None:
             return 0
         return int(self.bad_images) if isinstance(self.bad_images, int) else int(sum(self.bad_images))
+
+
+def files_digest(root: Union[str, Path], samples: list[tuple[str, int]]) -> str:
+    """SHA-256 of ``(path relative to root, label)`` pairs: the same folder moved elsewhere keeps it.
+
+    Args:
+        root: The split's folder.
+        samples: ``(path, label)`` pairs, as an ImageFolder lists them.
+
+    Returns:
+        The hex digest.
+    """
+    h = hashlib.sha256()
+    for path, label in samples:
+        h.update(f"{os.path.relpath(path, root)}\0{label}\n".encode())
+    return h.hexdigest()
 
 
 def native_size(data: str, demo_image_size: int = 64) -> Optional[int]:
@@ -439,12 +465,13 @@ def build_datasets(
     val_folder.samples = [(p, remap[t]) for p, t in val_folder.samples]
     val_folder.targets = [t for _, t in val_folder.samples]
     not_followed = train_folder.not_followed + val_folder.not_followed
+    digest = files_digest(root / "train", train_folder.samples)
     if not preload:
         if lazy_decode:
             train_folder.loader = functools.partial(open_lazy, max_pixels=max_image_pixels)
-        return DatasetPair(train_folder, val_folder, len(classes), list(train_folder.classes), bad_images=counter, not_followed=not_followed)
+        return DatasetPair(train_folder, val_folder, len(classes), list(train_folder.classes), bad_images=counter, not_followed=not_followed, train_files=digest)
     preloaded = {"skip_bad_images": skip_bad_images, "max_size": preload_max_size, "progress": progress, "max_pixels": max_image_pixels}
     train = PreloadedDataset(train_folder.samples, train_transform, **preloaded)
     val = PreloadedDataset(val_folder.samples, eval_transform, **preloaded)
     bad = train.bad_count + val.bad_count if skip_bad_images else None
-    return DatasetPair(train, val, len(classes), list(train_folder.classes), bad_images=bad, not_followed=not_followed)
+    return DatasetPair(train, val, len(classes), list(train_folder.classes), bad_images=bad, not_followed=not_followed, train_files=digest)

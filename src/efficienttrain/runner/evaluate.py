@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -10,11 +10,31 @@ from torch import nn
 
 from .distributed import Runtime
 
-__all__ = ["evaluate_classifier", "knn_accuracy"]
+__all__ = ["EvaluationStopped", "evaluate_classifier", "knn_accuracy", "until_stopped"]
+
+T = TypeVar("T")
+
+
+class EvaluationStopped(Exception):
+    """A stop was requested while evaluating: the partial figures are dropped, the evaluation redone on resume."""
+
+
+def until_stopped(batches: Iterable[T], should_stop: Optional[Callable[[], bool]]) -> Iterator[T]:
+    """Yield ``batches``, raising :class:`EvaluationStopped` before a batch once ``should_stop()`` is true.
+
+    A stop signal is then honoured within one evaluation batch, not after the whole split (minutes
+    on a large one, longer than the grace a scheduler gives between SIGTERM and SIGKILL).
+    """
+    for batch in batches:
+        if should_stop is not None and should_stop():
+            raise EvaluationStopped
+        yield batch
 
 
 @torch.no_grad()
-def evaluate_classifier(model: nn.Module, loader: Iterable, runtime: Runtime, num_classes: int, *, channels_last: bool = False) -> dict[str, float]:
+def evaluate_classifier(
+    model: nn.Module, loader: Iterable, runtime: Runtime, num_classes: int, *, channels_last: bool = False, should_stop: Optional[Callable[[], bool]] = None
+) -> dict[str, float]:
     """Top-1, top-5 and cross-entropy of ``model`` on ``loader``.
 
     Each rank evaluates its shard of the split; the counts are summed over ranks, so every rank
@@ -26,13 +46,26 @@ def evaluate_classifier(model: nn.Module, loader: Iterable, runtime: Runtime, nu
         runtime: Device, AMP and ranks.
         num_classes: Classes (top-5 becomes top-k with ``k = min(5, num_classes)``).
         channels_last: Feed channels-last tensors.
+        should_stop: Checked before each batch (see :func:`until_stopped`).
 
     Returns:
         ``top1``, ``top5`` (percent) and ``loss`` (mean cross-entropy).
+
+    Raises:
+        EvaluationStopped: If ``should_stop()`` turned true.
     """
     was_training = model.training
     model.eval()
-    k = min(5, num_classes)
+    try:
+        totals = _classifier_totals(model, until_stopped(loader, should_stop), runtime, min(5, num_classes), channels_last)
+    finally:
+        model.train(was_training)
+    n = max(totals[3].item(), 1.0)
+    return {"top1": 100.0 * totals[0].item() / n, "top5": 100.0 * totals[1].item() / n, "loss": totals[2].item() / n}
+
+
+def _classifier_totals(model: nn.Module, loader: Iterable, runtime: Runtime, k: int, channels_last: bool) -> torch.Tensor:
+    """Top-1 hits, top-k hits, summed loss and image count over ``loader``, summed over ranks."""
     totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     for images, targets in loader:
@@ -51,9 +84,7 @@ def evaluate_classifier(model: nn.Module, loader: Iterable, runtime: Runtime, nu
         )
     if runtime.world_size > 1:
         dist.all_reduce(totals)
-    model.train(was_training)
-    n = max(totals[3].item(), 1.0)
-    return {"top1": 100.0 * totals[0].item() / n, "top5": 100.0 * totals[1].item() / n, "loss": totals[2].item() / n}
+    return totals
 
 
 @torch.no_grad()
@@ -66,6 +97,7 @@ def knn_accuracy(
     *,
     k: int = 20,
     temperature: float = 0.07,
+    should_stop: Optional[Callable[[], bool]] = None,
 ) -> dict[str, float]:
     """Weighted k-nearest-neighbour accuracy of frozen features (the usual self-supervised monitor).
 
@@ -80,13 +112,17 @@ def knn_accuracy(
         num_classes: Number of classes.
         k: Neighbours.
         temperature: Softness of the votes.
+        should_stop: Checked before each batch (see :func:`until_stopped`).
 
     Returns:
         ``top1`` and ``top5`` in percent (top-k with ``k = min(5, num_classes)``).
+
+    Raises:
+        EvaluationStopped: If ``should_stop()`` turned true.
     """
     def extract(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
         feats, labels = [], []
-        for images, targets in loader:
+        for images, targets in until_stopped(loader, should_stop):
             feats.append(nn.functional.normalize(features(images.to(device)).float(), dim=1))
             labels.append(targets.to(device))
         return torch.cat(feats), torch.cat(labels)

@@ -32,12 +32,13 @@ from ..rundir import weights_meta
 from .build import TrainingParts, build_parts
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, init_runtime, shutdown_loader_workers, stop_signal_handlers
+from .evaluate import EvaluationStopped
 from .logger import MetricsLogger, MlflowTracker, StepScalars, format_summary
 from .compute import compute_record, count_flops
 from .preflight import DrySteps
 from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
 from .records import EpochTimes, RunResult, build_summary, metrics_row
-from .state import EpochTally, RunState, make_checkpoint, make_snapshot, restore, weights_checksum
+from .state import EpochTally, RunState, check_resumable, make_checkpoint, make_snapshot, restore, weights_checksum
 
 __all__ = ["Trainer", "RunResult", "TrainingParts", "train", "weights_checksum", "ignore_stop_signals", "shutdown_loader_workers"]
 
@@ -142,6 +143,19 @@ class Trainer:
         parts = self._parts()
         return parts.objective.evaluate(model or parts.model, parts)
 
+    def _evaluate_or_stop(self) -> tuple[dict[str, float], Optional[dict[str, float]]]:
+        """The epoch's evaluations (the model's and the EMA's), given up at a stop signal in one process.
+
+        Raises:
+            EvaluationStopped: On a stop signal during evaluation (single process only: under DDP
+                the ranks would have to agree before every batch, so the evaluation runs to its end).
+        """
+        parts = self._parts()
+        should_stop = (lambda: self._stop_signal is not None) if parts.runtime.world_size == 1 else None
+        metrics = parts.objective.evaluate(parts.model, parts, should_stop)
+        ema = parts.optim.ema
+        return metrics, parts.objective.evaluate(ema.module, parts, should_stop) if ema is not None else None
+
     def _save(self, state: RunState) -> None:
         parts = self._parts()
         if parts.runtime.is_main:
@@ -171,30 +185,37 @@ class Trainer:
 
     def _run(self, max_epochs: Optional[int]) -> RunResult:
         parts = self._parts()
-        outcome = "paused"
+        # The handlers stay for the finish too (exports, summary): a signal there waits for the
+        # few writes that complete the run, rather than leaving a trained run without its summary.
         with stop_signal_handlers(self._handle_signal):
-            try:
-                # Before anything is written: an out-of-memory error at the largest size leaves
-                # the output directory (and any checkpoint in it) as it was.
-                self._dry = DrySteps(self.cfg, parts, self.log, should_stop=lambda: self._stop_signal is not None)
-                self._dry.preflight()
-                if self._stop_signal is not None:  # stopped during the pre-flight: nothing written, nothing to save
-                    state, outcome = RunState(), "stopped before the start"
-                else:
-                    state = self._start()
-                    outcome = self._run_epochs(state, max_epochs)
-            finally:
-                shutdown_loader_workers([parts.train_loader, parts.val_loader])
-        name = signal.Signals(self._stop_signal).name if self._stop_signal else "stop"
-        if outcome == "stopped before the start":
-            self.log(f"{name} received during the pre-flight: stopped before training, nothing was written")
-        elif outcome == "stopped":
-            self.log(f"{name} received: checkpoint saved to {parts.run_dir.checkpoint_path} (epoch {state.epoch + 1}, step {state.step}); continue with --resume")
-        elif outcome == "completed" and parts.runtime.is_main:
-            self._finish()
-        if self._logger is not None:
-            self._logger.close(finished=outcome == "completed")
-        return self._result(state, completed=outcome == "completed")
+            state, outcome = self._train_or_stop(max_epochs)
+            name = signal.Signals(self._stop_signal).name if self._stop_signal else "stop"
+            if outcome == "stopped before the start":
+                self.log(f"{name} received during the pre-flight: stopped before training, nothing was written")
+            elif outcome == "stopped":
+                self.log(f"{name} received: checkpoint saved to {parts.run_dir.checkpoint_path} (epoch {state.epoch + 1}, step {state.step}); continue with --resume")
+            elif outcome == "completed" and parts.runtime.is_main:
+                self._finish()
+            if self._logger is not None:
+                self._logger.close(finished=outcome == "completed")
+            return self._result(state, completed=outcome == "completed")
+
+    def _train_or_stop(self, max_epochs: Optional[int]) -> tuple[RunState, str]:
+        """The pre-flight, then the epochs; returns where it ended and how (see :meth:`_run_epochs`)."""
+        parts = self._parts()
+        try:
+            if parts.resume is not None:  # a resume that cannot work is refused before the pre-flight's steps
+                check_resumable(self.cfg, parts, parts.resume)
+            # Before anything is written: an out-of-memory error at the largest size leaves
+            # the output directory (and any checkpoint in it) as it was.
+            self._dry = DrySteps(self.cfg, parts, self.log, should_stop=lambda: self._stop_signal is not None)
+            self._dry.preflight()
+            if self._stop_signal is not None:  # stopped during the pre-flight: nothing written, nothing to save
+                return RunState(), "stopped before the start"
+            state = self._start()
+            return state, self._run_epochs(state, max_epochs)
+        finally:
+            shutdown_loader_workers([parts.train_loader, parts.val_loader])
 
     def _start(self) -> RunState:
         """Restore the checkpoint (or start afresh), prepare the output and the logs."""
@@ -261,6 +282,8 @@ class Trainer:
             self._progress_enabled(), epoch, parts.curriculum.num_epochs, n_batches, start, self._epoch_costs, state.train_time + state.epoch_elapsed
         )
         tally = EpochTally(last_size=parts.curriculum.final_size).resume(state.epoch_tally if start else {})
+        if 0 < start == n_batches:  # stopped during the evaluation: every batch is trained, the row needs the last one's settings
+            tally.last_settings = parts.sampler.settings(epoch, n_batches - 1)
         first_global_step = sum(parts.sampler.batches_in_epoch(e) for e in range(epoch))
         parts.optim.optimizer.zero_grad(set_to_none=True)
         batches = iter(parts.train_loader)
@@ -352,8 +375,12 @@ class Trainer:
         if self._dry is not None:
             self._dry.check_recompiles(state.epoch)
         t1 = time.perf_counter()
-        metrics = self.evaluate()
-        ema_metrics = self.evaluate(parts.optim.ema.module) if parts.optim.ema is not None else None
+        try:
+            metrics, ema_metrics = self._evaluate_or_stop()
+        except EvaluationStopped:  # the epoch's batches are kept; the resume evaluates, then goes on
+            state.step, state.epoch_elapsed, state.epoch_tally = parts.sampler.batches_in_epoch(state.epoch), epoch_train, tally.partial()
+            self._save(state)
+            return True
         eval_time = time.perf_counter() - t1
         state.train_time += epoch_train
         state.total_time += epoch_train + eval_time

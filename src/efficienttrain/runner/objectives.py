@@ -82,8 +82,12 @@ class Objective:
         """The training loss of a batch (called under autocast)."""
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, parts: Any) -> dict[str, float]:
-        """Evaluate ``model``; the result has at least ``top1`` and ``loss`` (and ``top5`` if meaningful)."""
+    def evaluate(self, model: nn.Module, parts: Any, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
+        """Evaluate ``model``; the result has at least ``top1`` and ``loss`` (and ``top5`` if meaningful).
+
+        Raises:
+            EvaluationStopped: If ``should_stop()`` turned true (checked before each batch).
+        """
         raise NotImplementedError
 
     def export(self, model: nn.Module, run_dir: Any, metadata: dict[str, str], *, ema: bool = False) -> None:
@@ -130,8 +134,10 @@ class Classification(Objective):
         assert self.criterion is not None, "setup() builds the criterion"
         return self.criterion(model(images).float(), targets)
 
-    def evaluate(self, model: nn.Module, parts: Any) -> dict[str, float]:
-        return evaluate_classifier(model, parts.val_loader, parts.runtime, parts.data.num_classes, channels_last=self.cfg.channels_last)
+    def evaluate(self, model: nn.Module, parts: Any, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
+        return evaluate_classifier(
+            model, parts.val_loader, parts.runtime, parts.data.num_classes, channels_last=self.cfg.channels_last, should_stop=should_stop
+        )
 
 
 class MaskedAutoencoding(Objective):
@@ -203,18 +209,20 @@ class MaskedAutoencoding(Objective):
         return self._knn_loaders
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, parts: Any) -> dict[str, float]:
-        from .evaluate import knn_accuracy
+    def evaluate(self, model: nn.Module, parts: Any, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
+        from .evaluate import knn_accuracy, until_stopped
 
         runtime = parts.runtime
         was_training = model.training
         model.eval()
         bank, queries = self._loaders(parts)
-        with runtime.autocast():
-            metrics = knn_accuracy(model.encoder.features, bank, queries, runtime.device, parts.data.num_classes, k=self.cfg.knn_k)
-            gen = torch.Generator(device=runtime.device).manual_seed(0)  # the same masks every epoch
-            losses = [float(model(images.to(runtime.device), generator=gen)) * len(images) for images, _ in queries]
-        model.train(was_training)
+        try:
+            with runtime.autocast():
+                metrics = knn_accuracy(model.encoder.features, bank, queries, runtime.device, parts.data.num_classes, k=self.cfg.knn_k, should_stop=should_stop)
+                gen = torch.Generator(device=runtime.device).manual_seed(0)  # the same masks every epoch
+                losses = [float(model(images.to(runtime.device), generator=gen)) * len(images) for images, _ in until_stopped(queries, should_stop)]
+        finally:
+            model.train(was_training)
         return {**metrics, "loss": sum(losses) / max(len(queries.dataset), 1)}
 
     def export(self, model: nn.Module, run_dir: Any, metadata: dict[str, str], *, ema: bool = False) -> None:

@@ -100,7 +100,7 @@ class EpochTally:
     compile_time: float = 0.0
     stopped_at: Optional[int] = None
 
-    PARTIAL: ClassVar[tuple[str, ...]] = ("loss_sum", "batches", "images", "data_wait")
+    PARTIAL: ClassVar[tuple[str, ...]] = ("loss_sum", "batches", "images", "data_wait", "last_size")
 
     def partial(self) -> dict[str, float]:
         """The running sums a checkpoint keeps when an epoch stops part-way."""
@@ -110,6 +110,7 @@ class EpochTally:
         """Continue from the sums of :meth:`partial` (none: a fresh epoch)."""
         self.loss_sum, self.data_wait = float(partial.get("loss_sum", 0.0)), float(partial.get("data_wait", 0.0))
         self.batches, self.images = int(partial.get("batches", 0)), int(partial.get("images", 0))
+        self.last_size = int(partial.get("last_size", self.last_size))
         return self
 
     @property
@@ -158,6 +159,7 @@ def make_checkpoint(cfg: "TrainConfig", parts: "TrainingParts", state: RunState,
         objective=parts.objective.name,
         sessions=sessions,
         classes=list(parts.data.classes),
+        data=parts.data.identity(),
     )
 
 
@@ -176,18 +178,17 @@ def make_snapshot(cfg: "TrainConfig", parts: "TrainingParts", state: RunState) -
     )
 
 
-def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> RunState:
-    """Load a checkpoint into the parts (weights, optimizer, schedule, EMA, scaler, RNG).
-
-    Returns:
-        The :class:`RunState` to continue from.
+def check_resumable(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> None:
+    """Refuse a resume whose settings, data or model differ from the checkpoint's (before any work).
 
     Raises:
-        UserError: If the checkpoint was made with another curriculum, process count, or
-            settings that fix the sample order (batch size, accumulation, seed).
+        UserError: Naming what differs and the fix.
     """
     if ckpt.objective != parts.objective.name:
         raise UserError(f"--resume: the checkpoint was made with --objective {ckpt.objective}, not {parts.objective.name}; resume with the original settings")
+    data_change = _data_change(ckpt, parts)
+    if data_change:
+        raise UserError(f"--resume: the training data changed since the checkpoint ({data_change}); restore the data as it was, or start a new run")
     if ckpt.curriculum and ckpt.curriculum != parts.curriculum.to_dict():
         raise UserError("--resume: the checkpoint was made with a different curriculum; resume with the original settings")
     if ckpt.world_size != parts.runtime.world_size:
@@ -196,11 +197,37 @@ def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> Run
     if ckpt.steps and ckpt.steps != signature:
         changed = [k for k, v in signature.items() if ckpt.steps.get(k) != v]
         raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
-    try:
-        parts.model.load_state_dict(ckpt.model)
-    except RuntimeError as err:  # missing or unexpected keys, or a size mismatch: another model
+    ours = parts.model.state_dict()
+    mismatch = sorted(set(ckpt.model) ^ set(ours)) or [k for k, v in ckpt.model.items() if tuple(v.shape) != tuple(ours[k].shape)]
+    if mismatch:
         saved = ckpt.config.get("model", "another model")
-        raise UserError(f"--resume: the checkpoint holds {saved}'s weights, which do not fit --model {cfg.model} ({first_line(err)[:120]}); resume with the run's own --model") from None
+        raise UserError(f"--resume: the checkpoint holds {saved}'s weights, which do not fit --model {cfg.model} (first difference: {mismatch[0]}); resume with the run's own --model")
+
+
+def _data_change(ckpt: Checkpoint, parts: "TrainingParts") -> Optional[str]:
+    """How the training data differs from the checkpoint's record of it, or ``None``."""
+    if ckpt.classes is not None and list(ckpt.classes) != list(parts.data.classes):
+        return f"classes {', '.join(ckpt.classes[:6])} then, {', '.join(parts.data.classes[:6])} now"
+    now = parts.data.identity()
+    then = ckpt.data
+    if then.get("train_images") not in (None, now["train_images"]):
+        return f"{then['train_images']} training images then, {now['train_images']} now"
+    if then.get("train_files") not in (None, now["train_files"]):
+        return "the same number of training images, but other files or labels"
+    return None
+
+
+def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> RunState:
+    """Load a checkpoint into the parts (weights, optimizer, schedule, EMA, scaler, RNG).
+
+    Returns:
+        The :class:`RunState` to continue from.
+
+    Raises:
+        UserError: Where :func:`check_resumable` refuses the checkpoint.
+    """
+    check_resumable(cfg, parts, ckpt)
+    parts.model.load_state_dict(ckpt.model)
     parts.optim.load_state_dict({name: getattr(ckpt, name) for name in parts.optim.STATE_KEYS})
     GlobalRng().load_state_dict(ckpt.rng)
     # The position is the sampler's record; the loop positions the sampler itself each epoch.
