@@ -148,6 +148,22 @@ def test_a_full_disk_during_a_run_is_one_line_and_exit_2(tmp_path, capsys, monke
     assert not [p for p in (tmp_path / "o").iterdir() if ".tmp-" in p.name]
 
 
+def test_a_read_only_output_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):  # as a read-only mount answers (root ignores chmod)
+        if str(path).startswith(str(out)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    assert_one_line_error(*run(TINY + ["--output", str(out), "--overwrite"], capsys), "cannot write in --output", "make it writable")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
 # -- 3. data discovery -------------------------------------------------------------------------
 def test_a_symlink_loop_in_the_data_is_not_followed_and_labels_stay_right(tmp_path, capsys):
     root = make_image_folder(tmp_path / "d", classes=2, per_class=4, size=16)
