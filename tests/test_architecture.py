@@ -184,3 +184,35 @@ def test_every_option_is_in_one_section_and_help_is_grouped():
     assert positions == sorted(positions)  # each section's heading, in order
     body = out[out.index("\noptions:") :]  # past the usage line, which lists every flag
     assert body.index("\n  --mask-ratio") > body.index("\nmasked-autoencoder pretraining") > body.index("\n  --randaugment")
+
+
+def _package_map_modules() -> set[str]:
+    """The module paths that docs/architecture.md's package map names (folders tracked by indentation)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "architecture.md").read_text()
+    section = text.split("## The package map", 1)[1].split("\n## ", 1)[0]
+    named: set[str] = set()
+    folders: dict[int, str] = {}
+    for line in section.splitlines():
+        stripped = line.strip()
+        if not stripped or line.startswith("```"):
+            continue
+        name = stripped.split()[0]
+        indent = len(line) - len(line.lstrip())
+        if name.endswith("/"):
+            folders = {k: v for k, v in folders.items() if k < indent}
+            folders[indent] = name
+        elif name.endswith(".py"):
+            parents = [v for k, v in sorted(folders.items()) if k < indent]
+            named.add(name if "/" in name else "".join(parents[-1:]) + name if indent > 2 else name)
+    return named
+
+
+def test_the_package_map_names_every_module():
+    from pathlib import Path
+
+    root = Path(et.__file__).resolve().parent
+    modules = {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+    missing = sorted(modules - _package_map_modules())
+    assert not missing, f"docs/architecture.md's package map lacks {missing}"

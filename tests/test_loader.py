@@ -18,7 +18,7 @@ from efficienttrain.curricula import Settings
 from efficienttrain.data import SampleKey, build_train_transform, sample_seed
 from efficienttrain.data.datasets import CheckedImageFolder
 from efficienttrain.data.decode import ReducedDecodeRandomResizedCrop, ShrinkToStage, open_lazy
-from efficienttrain.data.sampler import replay_view
+from efficienttrain.data.worker import replay_view
 from efficienttrain.runner import Trainer
 from efficienttrain.runner.progress import DataWaitWatch
 
@@ -95,8 +95,8 @@ def test_augment_at_size_returns_stage_sized_images(tmp_path, op):
     tf = build_train_transform(64, reduced_decode=True, augment_at_size=op)
     folder = CheckedImageFolder(str(root / "train"), tf)
     folder.loader = open_lazy
-    ds = et.CurriculumDataset(folder, crop_op=op)
-    assert ds.shrinks_in_transform and any(isinstance(t, ShrinkToStage) for t in tf.transforms)
+    ds = et.CurriculumDataset(folder, plan=et.ShrinkPlan("before-augment", op, reduced_decode=True))
+    assert ds.transforms.shrinks and any(isinstance(t, ShrinkToStage) for t in tf.transforms)
     for size in (40, 48, 64, None):
         img, label = ds[SampleKey(0, 5.0, size, 123)]
         assert img.shape == (3, size or 64, size or 64) and label == 0

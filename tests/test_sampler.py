@@ -10,7 +10,7 @@ from timm.data.auto_augment import rand_augment_transform
 from torch.utils.data import DataLoader, Dataset
 
 from efficienttrain.curricula import efficienttrain, efficienttrain_pp
-from efficienttrain.data import CurriculumBatchSampler, CurriculumDataset, SampleKey, build_train_transform, find_randaugment, set_magnitude
+from efficienttrain.data import CurriculumBatchSampler, CurriculumDataset, SampleKey, ShrinkPlan, build_train_transform, find_randaugment, set_magnitude
 
 
 class MagnitudeProbe:
@@ -130,10 +130,11 @@ def test_crop_in_workers_equals_batch_crop():
     from efficienttrain.data import DemoDataset
 
     base = DemoDataset("train", per_class=2, image_size=32, transform=tf)
-    a = CurriculumDataset(base)
+    in_workers = CurriculumDataset(base, plan=ShrinkPlan("workers"), expect_randaugment=False)
+    on_device = CurriculumDataset(base, expect_randaugment=False)
     key = SampleKey(3, 1.0, 23, 7)
-    worker_crop = a[key][0]
-    batch_crop = crop_batch(a[key._replace(size=None)][0].unsqueeze(0), 23)[0]
+    worker_crop = in_workers[key][0]
+    batch_crop = crop_batch(on_device[key][0].unsqueeze(0), 23)[0]
     assert worker_crop.shape == (3, 23, 23)
     assert (worker_crop - batch_crop).abs().max() < 1e-5
 
@@ -172,9 +173,9 @@ def test_warns_without_randaugment():
         def __getitem__(self, i):
             return torch.zeros(1), i
 
-    ds = CurriculumDataset(Plain())
-    with pytest.warns(UserWarning, match="no RandAugment"):
-        ds[SampleKey(0, 1.0, None, 1)]
+    with pytest.warns(UserWarning, match="no RandAugment"):  # once, where the dataset is wrapped (not in a worker)
+        ds = CurriculumDataset(Plain())
+    assert ds[SampleKey(0, 1.0, None, 1)][1] == 0
 
 
 def test_sampler_errors():
@@ -192,4 +193,4 @@ def test_wrapping_a_subset():
     sampler = CurriculumBatchSampler(ds, efficienttrain(2, 224), batch_size=4)
     batches = list(DataLoader(ds, batch_sampler=sampler))
     assert len(batches) == 5 and batches[0][0].shape == (4, 3)
-    assert not hasattr(ds, "__getitems__")
+    assert sorted(int(i) for b in batches for i in b[1]) == list(range(0, 40, 2))  # the Subset got plain indices

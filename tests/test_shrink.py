@@ -27,7 +27,6 @@ def test_plan_answers_for_every_place():
     assert small.size < 32
     device, workers, before = ShrinkPlan("device"), ShrinkPlan("workers"), ShrinkPlan("before-augment", "bicubic", reduced_decode=True)
     assert (device.in_workers, workers.in_workers, before.in_workers) == (False, True, True)
-    assert (device.key_size(small), workers.key_size(small), before.key_size(small)) == (None, small.size, small.size)
     assert device.transform_options() == {"reduced_decode": False, "augment_at_size": None}
     assert before.transform_options() == {"reduced_decode": True, "augment_at_size": "bicubic"}
     replay = ShrinkPlan(replay=2)
@@ -64,6 +63,29 @@ def test_sampler_takes_a_plan_or_the_shorthands_not_both():
         CurriculumBatchSampler(40, cur, batch_size=4, plan=ShrinkPlan(replay=3))
 
 
+def test_the_sampler_takes_the_datasets_plan_and_refuses_another_place():
+    cur = efficienttrain(4, 32)
+    data = CurriculumDataset([(torch.zeros(3, 32, 32), 0)] * 40, plan=ShrinkPlan("workers", "bilinear"), expect_randaugment=False)
+    assert CurriculumBatchSampler(data, cur, batch_size=4).plan is data.plan  # one plan, not a second copy
+    with pytest.raises(ValueError, match="pass the plan to CurriculumDataset"):
+        CurriculumBatchSampler(data, cur, batch_size=4, plan=ShrinkPlan("device"))
+
+
+def test_a_run_builds_its_plan_once_and_every_reader_gets_that_one(tmp_path, monkeypatch):
+    from efficienttrain.runner import Trainer
+    from efficienttrain.runner.config import TrainConfig
+
+    cfg = tiny_config(tmp_path, epochs=1, batch_size=8, demo_per_class=2, demo_val_per_class=1, shrink_at="workers", workers=0, preflight=False)
+    calls = []
+    build = TrainConfig.shrink_plan
+    monkeypatch.setattr(TrainConfig, "shrink_plan", lambda self: calls.append(1) or build(self))
+    trainer = Trainer(cfg)
+    trainer.run()
+    parts = trainer.parts
+    assert len(calls) == 1
+    assert parts.sampler.plan is parts.plan and parts.train_loader.dataset.plan is parts.plan
+
+
 def test_dataset_checks_the_plan_against_the_transform():
     data = [(torch.zeros(3, 8, 8), 0)]
     with pytest.raises(ValueError, match="has no shrink step"):
@@ -77,7 +99,7 @@ def test_dataset_checks_the_plan_against_the_transform():
 
     with pytest.raises(ValueError, match="plan shrinks images at 'device'"):
         CurriculumDataset(Folder(), plan=ShrinkPlan("device"), expect_randaugment=False)
-    assert CurriculumDataset(Folder(), plan=ShrinkPlan("before-augment"), expect_randaugment=False).shrinks_in_transform
+    assert CurriculumDataset(Folder(), plan=ShrinkPlan("before-augment"), expect_randaugment=False).transforms.shrinks
 
 
 @pytest.mark.parametrize(
@@ -112,13 +134,13 @@ def test_probe_measures_the_replayed_views(tmp_path, monkeypatch):
     from efficienttrain.runner.probe import probe
 
     seen = []
-    load = CurriculumDataset.__getitem__
+    load = CurriculumDataset.__getitems__
 
-    def recording(self, key):
-        seen.append(key)
-        return load(self, key)
+    def recording(self, keys):
+        seen.extend(keys)
+        return load(self, keys)
 
-    monkeypatch.setattr(CurriculumDataset, "__getitem__", recording)
+    monkeypatch.setattr(CurriculumDataset, "__getitems__", recording)
     report = probe(tiny_config(tmp_path, epochs=4, batch_size=8, replay=2), batches=1, warmup=0, rounds=1, log=lambda _m: None)
     keys = [k for k in seen if isinstance(k, tuple)]
     cur = efficienttrain(4, 32)

@@ -8,18 +8,20 @@ from .._lazy import lazy_attributes
 _WHERE: dict[str, str] = {
     **dict.fromkeys(("DatasetPair", "build_datasets", "default_final_size", "load_image", "native_size", "validate_image_folder"), ".datasets"),
     **dict.fromkeys(("DEMO_CLASSES", "DemoDataset", "write_demo_dataset"), ".demo"),
-    **dict.fromkeys(("CurriculumBatchSampler", "CurriculumDataset", "SampleKey", "SamplerState", "batch_keys", "sample_seed"), ".sampler"),
+    **dict.fromkeys(("CurriculumBatchSampler", "SamplerState", "batch_keys"), ".sampler"),
+    **dict.fromkeys(("CurriculumDataset", "SampleKey", "sample_seed", "replay_view"), ".worker"),
     **dict.fromkeys(("SHRINK_AT", "ShrinkPlan", "shrink_batch"), ".shrink"),
-    **dict.fromkeys(("build_eval_transform", "build_train_transform", "find_randaugment", "randaugment_magnitude", "set_magnitude"), ".transforms"),
+    **dict.fromkeys(("StageTransforms", "build_eval_transform", "build_train_transform", "find_randaugment", "randaugment_magnitude", "set_magnitude"), ".transforms"),
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .datasets import DatasetPair, build_datasets, default_final_size, load_image, native_size, validate_image_folder
     from .demo import DEMO_CLASSES, DemoDataset, write_demo_dataset
-    from .sampler import CurriculumBatchSampler, CurriculumDataset, SampleKey, SamplerState, batch_keys, sample_seed
+    from .sampler import CurriculumBatchSampler, SamplerState, batch_keys
+    from .worker import CurriculumDataset, SampleKey, replay_view, sample_seed
     from .shrink import SHRINK_AT, ShrinkPlan, shrink_batch
-    from .transforms import build_eval_transform, build_train_transform, find_randaugment, randaugment_magnitude, set_magnitude
+    from .transforms import StageTransforms, build_eval_transform, build_train_transform, find_randaugment, randaugment_magnitude, set_magnitude
 
 __all__ = [
     "DatasetPair",
@@ -36,10 +38,12 @@ __all__ = [
     "SampleKey",
     "SamplerState",
     "sample_seed",
+    "replay_view",
     "batch_keys",
     "SHRINK_AT",
     "ShrinkPlan",
     "shrink_batch",
+    "StageTransforms",
     "build_train_transform",
     "build_eval_transform",
     "find_randaugment",

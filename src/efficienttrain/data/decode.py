@@ -129,7 +129,7 @@ class ReducedDecodeRandomResizedCrop:
 class ShrinkToStage:
     """Shrink each image to the curriculum's size ``B`` in the worker, before augmentation.
 
-    :class:`~efficienttrain.data.sampler.CurriculumDataset` sets :attr:`size` for every sample (as it
+    :class:`~efficienttrain.data.worker.CurriculumDataset` sets :attr:`size` for every sample (as it
     sets the RandAugment magnitude). With ``op="lowfreq"`` the image is cropped in its spectrum
     (exactly what the device would do to the final-size crop); with a resampling op the
     random-resized crop before this step is told to produce ``B`` directly, and this step passes

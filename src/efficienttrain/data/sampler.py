@@ -1,56 +1,30 @@
-"""Carry the curriculum to data-loader workers inside the sampler's indices.
+"""The batch path: which samples make each batch, and the curriculum settings each batch carries.
 
-Workers may be persistent and live in other processes, so they cannot read a setting from the
-training loop. Instead :class:`CurriculumBatchSampler` yields, for every sample, a
-:class:`SampleKey` with the sample's index, the RandAugment magnitude of its batch, optionally the
-crop size (when cropping in the workers) and a per-sample seed. :class:`CurriculumDataset` unpacks
-the key in the worker, sets the magnitude and seeds the augmentation before loading the sample.
-
-Every value in a key is a pure function of ``(seed, epoch, batch position)``, so all DDP ranks see
-identical settings, and the augmentation of a sample does not depend on the number of workers,
-on worker persistence, or on whether the run was resumed.
+:class:`CurriculumBatchSampler` shuffles and shards an epoch, cuts it into batches, and gives every
+sample of batch ``step`` a :class:`~efficienttrain.data.worker.SampleKey` with the settings of
+``curriculum(epoch + step / steps_per_epoch)``: the RandAugment magnitude, the stage size ``B`` and
+a per-sample seed (:func:`batch_keys`). The training loop recomputes the same settings with
+:meth:`CurriculumBatchSampler.settings` to shrink the batch on the device when the plan says so
+(:func:`~efficienttrain.data.shrink.shrink_batch`). What a worker does with a key is the worker
+path, in :mod:`efficienttrain.data.worker`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import random
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sized, Union
+from typing import Any, Iterator, Mapping, Optional, Sized, Union
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, Sampler, get_worker_info
+from torch.utils.data import DistributedSampler, Sampler
 
 from ..curricula import Curriculum, Settings
-from ..frequency import resize_to
 from .shrink import ShrinkPlan
-from .transforms import find_randaugment, set_magnitude, set_stage_size, stage_shrinks
+from .worker import CurriculumDataset, SampleKey, replay_view, sample_seed
 
 __all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "batch_keys", "replay_view"]
-
-_MASK63 = (1 << 63) - 1
-
-
-class SampleKey(NamedTuple):
-    """What a worker needs to load one sample under the curriculum.
-
-    Attributes:
-        index: Dataset index.
-        magnitude: RandAugment magnitude of the sample's batch.
-        size: The size ``B`` to shrink to in the worker, or ``None`` (the device crops).
-        seed: Seed of the sample's augmentation.
-        view: 0 for a freshly loaded sample; ``v > 0`` for the ``v``-th replayed view of the
-            sample loaded just before it (``--replay``).
-    """
-
-    index: int
-    magnitude: float
-    size: Optional[int]
-    seed: int
-    view: int = 0
-
 
 @dataclass(frozen=True)
 class SamplerState:
@@ -78,25 +52,6 @@ class SamplerState:
         return cls(int(data["epoch"]), int(data.get("start_step") or 0), None if seed is None else int(seed))
 
 
-def sample_seed(seed: int, epoch: int, index: int, view: int = 0) -> int:
-    """Deterministic 63-bit seed for one sample's augmentation in one epoch.
-
-    Args:
-        seed: Run seed.
-        epoch: Epoch, from 0.
-        index: Dataset index of the sample.
-        view: Replayed view (0: the loaded sample itself).
-
-    Returns:
-        A non-negative integer seed.
-    """
-    # SplitMix64-style mixing: neighbouring (epoch, index, view) get unrelated seeds.
-    z = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB + view * 0xD6E8FEB86659FD93) & ((1 << 64) - 1)
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & ((1 << 64) - 1)
-    return (z ^ (z >> 31)) & _MASK63
-
-
 def batch_keys(plan: ShrinkPlan, fresh: list[int], settings: Settings, *, seed: int, epoch: int, final_size: int) -> list[SampleKey]:
     """The keys of one batch: each freshly loaded index, followed by its replayed views.
 
@@ -116,8 +71,28 @@ def batch_keys(plan: ShrinkPlan, fresh: list[int], settings: Settings, *, seed: 
         ``len(fresh) * uses`` keys.
     """
     uses = plan.uses_per_image(settings.size, final_size)
-    size = plan.key_size(settings)
-    return [SampleKey(int(i), settings.magnitude, size, sample_seed(seed, epoch, int(i)), view) for i in fresh for view in range(uses)]
+    return [SampleKey(int(i), settings.magnitude, settings.size, sample_seed(seed, epoch, int(i)), view) for i in fresh for view in range(uses)]
+
+
+def _sampler_plan(data_source: Union[Sized, int], plan: Optional[ShrinkPlan], crop_in_workers: bool, replay: int) -> ShrinkPlan:
+    """The sampler's plan: the one given, else the dataset's (a CurriculumDataset carries the run's), else the default."""
+    own = data_source.plan if isinstance(data_source, CurriculumDataset) else None
+    if crop_in_workers or replay != 1:
+        if plan is not None:
+            raise ValueError("pass either plan or crop_in_workers/replay, not both")
+        warnings.warn("crop_in_workers= and replay= are deprecated (removed in 0.2.0); pass plan=ShrinkPlan(...) to CurriculumDataset", DeprecationWarning, stacklevel=3)
+        if replay < 1:
+            raise ValueError(f"replay must be a positive divisor of the batch size, got {replay}")
+        base = own or ShrinkPlan()
+        plan = dataclasses.replace(base, at="workers" if crop_in_workers else base.at, replay=replay)
+    if plan is None:
+        return own or ShrinkPlan()
+    if own is not None and (own.at, own.op) != (plan.at, plan.op):
+        raise ValueError(
+            f"the sampler's plan shrinks at {plan.at!r} with {plan.op!r} but the dataset's at {own.at!r} with {own.op!r}; "
+            "pass the plan to CurriculumDataset(plan=...) alone (the sampler takes it from there)"
+        )
+    return plan
 
 
 class CurriculumBatchSampler(Sampler[list[SampleKey]]):
@@ -137,17 +112,20 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         seed: Seed for shuffling and for the per-sample augmentation seeds.
         num_replicas: Number of DDP ranks (default: the initialised process group's size, else 1).
         rank: This rank (default: from the process group, else 0).
-        plan: Where images shrink and the replay (:class:`~efficienttrain.data.shrink.ShrinkPlan`).
-            When the workers shrink, the keys carry the size. With ``replay`` K, batches below the
+        plan: Where images shrink and the replay (:class:`~efficienttrain.data.shrink.ShrinkPlan`);
+            default: the plan of ``data_source`` when it is a
+            :class:`~efficienttrain.data.worker.CurriculumDataset` (the one plan of a run), else
+            shrinking on the device. With ``replay`` K, batches below the
             final size load ``batch_size / K`` images and use each K times (the extra uses are
             fresh random crops and flips of it, :func:`replay_view`). An epoch keeps its number of
             batches, so in those stages it sees ``1 / K`` as many distinct images.
-        crop_in_workers: Shorthand for ``plan=ShrinkPlan("workers")`` (without ``plan``).
-        replay: Shorthand for the plan's replay (without ``plan``).
+        crop_in_workers: Deprecated shorthand for ``plan=ShrinkPlan("workers")`` (removed in 0.2.0).
+        replay: Deprecated shorthand for the plan's replay (removed in 0.2.0).
 
     Raises:
         ValueError: If the batch size is not positive, not a multiple of the replay, there is
-            not one full batch per rank, or ``plan`` comes with the shorthands.
+            not one full batch per rank, ``plan`` comes with the shorthands, or ``plan``
+            shrinks elsewhere than the dataset's plan.
     """
 
     def __init__(
@@ -165,12 +143,7 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         crop_in_workers: bool = False,
         replay: int = 1,
     ) -> None:
-        if plan is not None and (crop_in_workers or replay != 1):
-            raise ValueError("pass either plan or crop_in_workers/replay, not both")
-        if plan is None:
-            if replay < 1:
-                raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {replay}")
-            plan = ShrinkPlan("workers" if crop_in_workers else "device", replay=replay)
+        plan = _sampler_plan(data_source, plan, crop_in_workers, replay)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if batch_size % plan.replay:
@@ -291,141 +264,3 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
 
     def __len__(self) -> int:
         return self.batches_in_epoch(self.epoch) - self.start_step
-
-
-class CurriculumDataset(Dataset):
-    """Wrap a map-style dataset so that it understands :class:`SampleKey` indices.
-
-    For a key, the wrapper sets the RandAugment magnitude of the dataset's transform, seeds
-    ``random``, ``numpy`` and ``torch`` from the key's seed, loads the sample, and (if the key
-    carries a size) crops the image with ``crop_op``. A plain integer index loads the sample
-    unchanged, so the same object also serves evaluation.
-
-    In the main process (``num_workers=0``) the global RNG states are restored afterwards, so
-    the training loop's own randomness (dropout, Mixup) does not depend on the data.
-
-    Args:
-        dataset: Map-style dataset returning ``(image, target, ...)`` with a ``transform`` that
-            contains RandAugment (timm's or torchvision's); without one, magnitudes are ignored
-            with a warning.
-        plan: The run's :class:`~efficienttrain.data.shrink.ShrinkPlan` (its operator shrinks in
-            the workers). Without one, ``crop_op`` is the operator, and images shrink before
-            augmentation exactly when the transform has a
-            :class:`~efficienttrain.data.decode.ShrinkToStage` step.
-        crop_op: Operator for in-worker cropping without a plan: ``lowfreq`` or a down-sampling mode.
-        transform: Where to look for RandAugment instead of ``dataset`` (e.g. when the
-            transform is applied by a wrapper).
-        expect_randaugment: Warn once when the transform has no RandAugment (turn off for
-            objectives that follow only the size schedule, such as MAE).
-
-    Raises:
-        ValueError: If the plan and the transform disagree on shrinking before augmentation.
-    """
-
-    def __init__(
-        self, dataset: Dataset, *, plan: Optional[ShrinkPlan] = None, crop_op: str = "lowfreq", transform: Any = None, expect_randaugment: bool = True
-    ) -> None:
-        self.dataset = dataset
-        self.crop_op = plan.op if plan is not None else crop_op
-        self._transform_root = transform if transform is not None else dataset
-        self.has_randaugment = bool(find_randaugment(self._transform_root))
-        # The transform shrinks to B itself (augmentation at B) when it has a ShrinkToStage step.
-        self.shrinks_in_transform = bool(stage_shrinks(self._transform_root))
-        if plan is not None and plan.before_augment != self.shrinks_in_transform:
-            raise ValueError(
-                f"the plan shrinks images at {plan.at!r} but the transform {'has' if self.shrinks_in_transform else 'has no'} "
-                "shrink step; build it with build_train_transform(..., **plan.transform_options())"
-            )
-        self._warned = not expect_randaugment
-        self._magnitude: Optional[float] = None
-        self._stage_size: Optional[int] = None
-        # The last freshly loaded sample, for the replayed views that follow it in its batch.
-        self._last: Optional[tuple[tuple[int, int], Any]] = None
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for attributes missing here: expose the wrapped dataset's (classes, ...).
-        # Never its protocol methods: a forwarded Subset.__getitems__ would receive SampleKeys.
-        if name == "dataset" or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def __getitem__(self, key: Union[int, SampleKey, tuple]) -> Any:
-        if not isinstance(key, tuple):
-            return self.dataset[key]
-        key = SampleKey(*key)
-        if key.view and self._last is not None and self._last[0] == (key.index, key.seed):
-            sample = self._last[1]
-            return (replay_view(sample[0], sample_seed(key.seed, 0, key.index, key.view)), *sample[1:])
-        self._prepare_transform(key)
-        sample = self._load(key)
-        if key.size is not None and not self.shrinks_in_transform:
-            image = sample[0]
-            if not isinstance(image, torch.Tensor):
-                raise TypeError("cropping in the workers needs the transform to return tensors")
-            sample = (resize_to(image, key.size, self.crop_op), *sample[1:])
-        self._last = ((key.index, key.seed), sample)
-        if key.view:  # a replayed view whose loaded sample went to another worker: load it here
-            return (replay_view(sample[0], sample_seed(key.seed, 0, key.index, key.view)), *sample[1:])
-        return sample
-
-    def _prepare_transform(self, key: SampleKey) -> None:
-        """Set the magnitude (and the stage size) of the worker's copy of the transform, if they changed."""
-        if self.has_randaugment:
-            if key.magnitude != self._magnitude:
-                set_magnitude(self._transform_root, key.magnitude)
-                self._magnitude = key.magnitude
-        elif not self._warned:
-            self._warned = True
-            warnings.warn("no RandAugment found in the dataset's transform; the magnitude schedule has no effect", stacklevel=3)
-        if self.shrinks_in_transform and key.size != self._stage_size:
-            set_stage_size(self._transform_root, key.size)
-            self._stage_size = key.size
-
-    def _load(self, key: SampleKey) -> Any:
-        """Load the sample with the key's seed in every generator (restored afterwards in the main process)."""
-        in_main = get_worker_info() is None
-        saved = (random.getstate(), np.random.get_state(), torch.get_rng_state()) if in_main else None
-        try:
-            random.seed(key.seed)
-            np.random.seed(key.seed % (1 << 32))
-            # Only the CPU generator draws augmentations; torch.manual_seed would also reseed every
-            # accelerator generator, which costs ~0.1 ms per sample.
-            torch.default_generator.manual_seed(key.seed)
-            return self.dataset[key.index]
-        finally:
-            if saved is not None:
-                random.setstate(saved[0])
-                np.random.set_state(saved[1])
-                torch.set_rng_state(saved[2])
-
-
-def replay_view(image: torch.Tensor, seed: int, scale: tuple[float, float] = (0.5, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
-    """A fresh random crop (resized back to the image's size) and flip of a loaded sample.
-
-    The replayed uses of ``--replay`` share everything else with the loaded sample (its first
-    random-resized crop, RandAugment ops and erasing): this is where they differ.
-
-    Args:
-        image: The loaded sample, ``(C, H, W)``.
-        seed: Seed of this view.
-        scale: Area range of the crop, relative to the image.
-        ratio: Aspect-ratio range of the crop.
-
-    Returns:
-        The view, the same shape as ``image``.
-    """
-    g = torch.Generator().manual_seed(seed)
-    _, h, w = image.shape
-    u = torch.rand(3, generator=g).tolist()
-    area = h * w * (scale[0] + (scale[1] - scale[0]) * u[0])
-    aspect = math.exp(math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[1])
-    ch = max(1, min(h, round(math.sqrt(area / aspect))))
-    cw = max(1, min(w, round(math.sqrt(area * aspect))))
-    top = int(torch.randint(0, h - ch + 1, (1,), generator=g))
-    left = int(torch.randint(0, w - cw + 1, (1,), generator=g))
-    crop = image[None, :, top : top + ch, left : left + cw].float()
-    out = torch.nn.functional.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0].to(image.dtype)
-    return out.flip(-1) if u[2] < 0.5 else out

@@ -1,14 +1,16 @@
 """Where a batch's images shrink to the curriculum's size ``B``: the one owner of that decision.
 
-A run decides once, in a frozen :class:`ShrinkPlan`, where images shrink (on the device, batch by
+A run decides once, in one frozen :class:`ShrinkPlan` built by the runner's ``build_parts``, where images shrink (on the device, batch by
 batch as the paper does; in the data-loader workers, image by image; or in the workers before
 augmentation), with which operator, whether JPEGs are decoded at reduced scale, and how many times
 each loaded image is used (EfficientTrain++'s replay). Everything that needs the decision reads
 the plan:
 
 * the data transform (:meth:`ShrinkPlan.transform_options`),
-* the batch sampler and every benchmark that imitates it (the keys of a batch,
+* the batch sampler and every benchmark that imitates it (the replay of a batch,
   :func:`efficienttrain.data.sampler.batch_keys`),
+* the worker path (:class:`efficienttrain.data.worker.CurriculumDataset`: whether it shrinks, with
+  which operator),
 * the training step, the Lightning callback and the probe (:func:`shrink_batch`).
 """
 
@@ -61,17 +63,13 @@ class ShrinkPlan:
 
     @property
     def in_workers(self) -> bool:
-        """Whether the workers shrink each image (the keys then carry the size)."""
+        """Whether the workers shrink each image (to the size its key carries)."""
         return self.at != "device"
 
     @property
     def before_augment(self) -> bool:
         """Whether the workers shrink before RandAugment (the transform has a shrink step)."""
         return self.at == "before-augment"
-
-    def key_size(self, settings: Settings) -> Optional[int]:
-        """The size a worker shrinks a sample of this batch to (``None``: the device does it)."""
-        return settings.size if self.in_workers else None
 
     def uses_per_image(self, size: int, final_size: int) -> int:
         """Uses of each loaded image in a batch at ``size`` (replay applies below the final size)."""

@@ -2,13 +2,15 @@
 
 The training pipeline is timm's ``create_transform`` with the paper's recipe (Table 14):
 random-resized crop, flip, RandAugment ``rand-m9-mstd0.5-inc1``, normalisation and random erasing.
-:func:`set_magnitude` changes the magnitude of every RandAugment inside any transform in place;
-:class:`~efficienttrain.data.sampler.CurriculumDataset` calls it in the worker before each sample.
+:class:`StageTransforms` finds the RandAugment (and shrink) steps of a training transform once,
+and then makes the transform of each batch's settings for the worker
+(:class:`~efficienttrain.data.worker.CurriculumDataset`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional, Sequence
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
 from timm.data.auto_augment import RandAugment as TimmRandAugment
@@ -18,7 +20,11 @@ from .._compat import compose_steps, crop_aspect_ratios, set_timm_op_magnitude, 
 from .decode import ReducedDecodeRandomResizedCrop, ShrinkToStage
 from ..curricula import DEFAULT_MAX_MAGNITUDE
 
+if TYPE_CHECKING:
+    from .shrink import ShrinkPlan
+
 __all__ = [
+    "StageTransforms",
     "build_train_transform",
     "build_eval_transform",
     "find_randaugment",
@@ -53,7 +59,7 @@ def build_train_transform(
     the random-resized crop allows it (the dataset must hand over lazily opened images, see
     :func:`~efficienttrain.data.datasets.build_datasets`), and ``augment_at_size`` shrinks each
     image to ``B`` before RandAugment (``B`` arrives per sample through
-    :class:`~efficienttrain.data.sampler.CurriculumDataset`).
+    :class:`~efficienttrain.data.worker.CurriculumDataset`).
 
     Args:
         size: Final input size.
@@ -235,3 +241,59 @@ def randaugment_magnitude(config: Optional[str], default: float = DEFAULT_MAX_MA
             except ValueError:
                 break
     return default
+
+
+class StageTransforms:
+    """Makes the training transform of a batch's settings: the one place that reaches inside it.
+
+    Built once, in the main process, from the training transform (the runner's
+    :func:`build_train_transform`, or a user's own with RandAugment inside). It finds the
+    transform's RandAugment steps, and its :class:`~efficienttrain.data.decode.ShrinkToStage` step
+    when the plan shrinks before augmentation, and keeps them. A worker then asks only for
+    :meth:`make` with a batch's settings; nothing else looks inside the transform.
+
+    Args:
+        transform: The training transform (``None``: the samples come as they are).
+        plan: The run's :class:`~efficienttrain.data.shrink.ShrinkPlan`.
+        expect_randaugment: Warn when the transform has no RandAugment (off for objectives that
+            follow only the size schedule, such as MAE).
+
+    Raises:
+        ValueError: If the plan and the transform disagree on shrinking before augmentation.
+    """
+
+    def __init__(self, transform: Optional[Callable], plan: "ShrinkPlan", *, expect_randaugment: bool = True) -> None:
+        self.transform = transform
+        self.randaugments = find_randaugment(transform) if transform is not None else []
+        self.shrinks = stage_shrinks(transform) if transform is not None else []
+        if plan.before_augment != bool(self.shrinks):
+            raise ValueError(
+                f"the plan shrinks images at {plan.at!r} but the transform {'has' if self.shrinks else 'has no'} "
+                "shrink step; build it with build_train_transform(..., **plan.transform_options())"
+            )
+        if expect_randaugment and not self.randaugments:
+            warnings.warn("no RandAugment found in the training transform; the magnitude schedule has no effect", stacklevel=3)
+        self._magnitude: Optional[float] = None
+        self._size: Optional[int] = None
+
+    def make(self, magnitude: float, size: Optional[int]) -> Optional[Callable]:
+        """The transform set to a batch's RandAugment ``magnitude`` and stage ``size``.
+
+        Only what differs from the previous call changes: once per batch in a worker.
+
+        Args:
+            magnitude: RandAugment magnitude on timm's 0-10 scale.
+            size: The stage's size ``B`` (read only when the transform shrinks before augmenting).
+
+        Returns:
+            The transform (the same object each time, as the dataset applies it).
+        """
+        if self.randaugments and magnitude != self._magnitude:
+            for ra in self.randaugments:
+                set_magnitude(ra, magnitude)
+            self._magnitude = magnitude
+        if self.shrinks and size != self._size:
+            for shrink in self.shrinks:
+                shrink.set_size(size)
+            self._size = size
+        return self.transform

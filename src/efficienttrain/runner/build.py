@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader, Subset
 from ..compiling import CompiledModel, compile_for_curriculum
 from ..curricula import Curriculum, create_curriculum, is_curriculum_file
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
-from ..data.sampler import CurriculumBatchSampler, CurriculumDataset
+from ..data.sampler import CurriculumBatchSampler
+from ..data.shrink import ShrinkPlan
+from ..data.worker import CurriculumDataset
 from ..data.transforms import build_eval_transform, randaugment_magnitude
 from ..errors import UserError
 from ..models import load_weights
@@ -41,6 +43,8 @@ class TrainingParts:
         runtime: Device, ranks and AMP of this process.
         run_dir: The output directory.
         curriculum: The curriculum.
+        plan: Where and how images shrink to each stage's size, and the replay: built once per
+            run, read by the transform, the sampler, the workers and the step.
         data: Train and validation datasets.
         objective: What is optimised and how it is evaluated.
         model: The model (unwrapped).
@@ -57,6 +61,7 @@ class TrainingParts:
     runtime: Runtime
     run_dir: RunDir
     curriculum: Curriculum
+    plan: ShrinkPlan
     data: DatasetPair
     objective: Objective
     model: nn.Module
@@ -104,9 +109,10 @@ def _build_parts(cfg: TrainConfig, runtime: Runtime, run_dir: RunDir, curriculum
     seed_everything(cfg.seed)
     curriculum = build_curriculum(cfg, curriculum)
     objective = make_objective(cfg)
-    data = _build_data(cfg, objective, curriculum.final_size, runtime, progress, log)
+    plan = cfg.shrink_plan()  # the run's one plan
+    data = _build_data(cfg, objective, curriculum.final_size, plan, runtime, progress, log)
     model = _build_model(cfg, objective, data, curriculum, runtime, resume is None, log)
-    sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, runtime, objective.uses_magnitude)
+    sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, plan, runtime, objective.uses_magnitude)
     batches = [sampler.batches_in_epoch(e) for e in range(curriculum.num_epochs)]
     optim = build_optimisation(cfg, model, runtime, batches, sampler.steps_per_epoch, curriculum.epochs)
     objective.setup(data.num_classes)
@@ -119,7 +125,7 @@ def _build_parts(cfg: TrainConfig, runtime: Runtime, run_dir: RunDir, curriculum
         # gradient buckets are overlapped with the compiled backward.
         compiled = compile_for_curriculum(train_model, curriculum, mode=cfg.compile_mode, backend=cfg.compile_backend)
         train_model = compiled.module
-    return TrainingParts(runtime, run_dir, curriculum, data, objective, model, train_model, sampler, train_loader, val_loader, optim, resume, compiled)
+    return TrainingParts(runtime, run_dir, curriculum, plan, data, objective, model, train_model, sampler, train_loader, val_loader, optim, resume, compiled)
 
 
 def _checkpoint_to_resume(cfg: TrainConfig, run_dir: RunDir, is_main: bool) -> Optional[Checkpoint]:
@@ -158,12 +164,14 @@ def build_curriculum(cfg: TrainConfig, curriculum: Optional[Curriculum] = None) 
     return cur.with_magnitude(cfg.magnitude, m0) if cfg.magnitude else cur
 
 
-def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime: Runtime, progress: bool, log: Callable[[str], None]) -> DatasetPair:
+def _build_data(
+    cfg: TrainConfig, objective: Objective, final_size: int, plan: ShrinkPlan, runtime: Runtime, progress: bool, log: Callable[[str], None]
+) -> DatasetPair:
     stats = dataset_stats(cfg.data)
     norm = {"mean": stats[0], "std": stats[1]} if stats else {}
     data = build_datasets(
         cfg.data,
-        train_transform=objective.train_transform(final_size, norm),
+        train_transform=objective.train_transform(final_size, norm, plan),
         eval_transform=build_eval_transform(final_size, crop_pct=cfg.resolved_crop_pct(final_size), **norm),
         data_root=cfg.data_root,
         download=cfg.download,
@@ -176,7 +184,7 @@ def _build_data(cfg: TrainConfig, objective: Objective, final_size: int, runtime
         seed=cfg.seed,
         val_split=cfg.val_split,
         progress=progress,
-        lazy_decode=cfg.shrink_plan().reduced_decode,
+        lazy_decode=plan.reduced_decode,
         max_image_pixels=cfg.max_image_pixels,
     )
     if data.not_followed and runtime.is_main:
@@ -210,14 +218,13 @@ def _build_model(
 
 
 def _build_loaders(
-    cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, runtime: Runtime, uses_magnitude: bool
+    cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, plan: ShrinkPlan, runtime: Runtime, uses_magnitude: bool
 ) -> tuple[CurriculumBatchSampler, DataLoader, DataLoader]:
     workers = cfg.resolved_workers()
-    plan = cfg.shrink_plan()
     train_set = CurriculumDataset(data.train, plan=plan, expect_randaugment=uses_magnitude)
     sampler = CurriculumBatchSampler(
         train_set, curriculum, cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
-        num_replicas=runtime.world_size, rank=runtime.rank, plan=plan,
+        num_replicas=runtime.world_size, rank=runtime.rank,
     )  # fmt: skip
     common: dict[str, Any] = {"num_workers": workers, "pin_memory": runtime.device.type == "cuda"}
     if workers > 0:

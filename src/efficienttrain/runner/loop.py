@@ -330,7 +330,7 @@ class Trainer:
         cfg, runtime, objective = self.cfg, parts.runtime, parts.objective
         x = x.to(runtime.device, non_blocking=True)
         y = y.to(runtime.device, non_blocking=True)
-        x = shrink_batch(parts.sampler.plan, x, settings)
+        x = shrink_batch(parts.plan, x, settings)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         size = int(x.shape[-1])

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..data.shrink import ShrinkPlan
 from ..data.transforms import build_train_transform
 from ..models import check_model_sizes, constructor_kwargs, create_model
 from .evaluate import evaluate_classifier
@@ -63,16 +64,12 @@ class Objective:
         """Extra timm keyword arguments from the config (``--model-kwargs``, ``--patch-size``)."""
         return constructor_kwargs(self.cfg.model_kwargs, self.cfg.patch_size)
 
-    def loader_options(self) -> dict[str, Any]:
-        """The opt-in loader savings of the config, as :func:`~efficienttrain.data.build_train_transform` arguments."""
-        return self.cfg.shrink_plan().transform_options()
-
     def check_model(self, model: nn.Module, sizes: list[int], final_size: int, device: torch.device) -> None:
         """Fail early, with a :class:`~efficienttrain.errors.UserError`, if the model cannot train at ``sizes``."""
         check_model_sizes(model, sizes, final_size=final_size, device=device, model_name=self.cfg.model)
 
-    def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
-        """The per-image training transform at the final size (the crop to ``B`` comes later)."""
+    def train_transform(self, final_size: int, norm: dict[str, Any], plan: ShrinkPlan) -> Callable:
+        """The per-image training transform at the final size (the crop to ``B`` comes later, where ``plan`` says)."""
         raise NotImplementedError
 
     def setup(self, num_classes: int) -> None:
@@ -104,10 +101,10 @@ class Classification(Objective):
         cfg = self.cfg
         return create_model(cfg.model, num_classes, img_size=final_size, drop_path_rate=cfg.drop_path, pretrained=cfg.pretrained, **self.model_kwargs())
 
-    def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
+    def train_transform(self, final_size: int, norm: dict[str, Any], plan: ShrinkPlan) -> Callable:
         cfg = self.cfg
         return build_train_transform(
-            final_size, randaugment=cfg.randaugment or None, scale=cfg.scale, hflip=cfg.hflip, re_prob=cfg.reprob, **norm, **self.loader_options()
+            final_size, randaugment=cfg.randaugment or None, scale=cfg.scale, hflip=cfg.hflip, re_prob=cfg.reprob, **norm, **plan.transform_options()
         )
 
     def setup(self, num_classes: int) -> None:
@@ -184,9 +181,9 @@ class MaskedAutoencoding(Objective):
             raise UserError(f"size {small} gives {(small // patch) ** 2} patch(es) of {patch} px; MAE needs at least 2x2: raise --final-size or lower --patch-size")
         super().check_model(model, sizes, final_size, device)
 
-    def train_transform(self, final_size: int, norm: dict[str, Any]) -> Callable:
+    def train_transform(self, final_size: int, norm: dict[str, Any], plan: ShrinkPlan) -> Callable:
         cfg = self.cfg
-        return build_train_transform(final_size, randaugment=None, scale=cfg.scale, hflip=cfg.hflip, re_prob=0.0, **norm, **self.loader_options())
+        return build_train_transform(final_size, randaugment=None, scale=cfg.scale, hflip=cfg.hflip, re_prob=0.0, **norm, **plan.transform_options())
 
     def loss(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return model(images)

@@ -31,7 +31,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ..curricula import Curriculum, Settings
-from ..data.sampler import SampleKey, batch_keys
+from ..data.sampler import batch_keys
+from ..data.worker import SampleKey
 from ..data.shrink import ShrinkPlan
 from .config import TrainConfig
 from .distributed import ignore_stop_signals
@@ -194,7 +195,7 @@ def _loader(trainer: Any, settings: list[Settings]) -> DataLoader:
     cfg = trainer.cfg
     dataset = trainer.parts.train_loader.dataset
     run_sampler = trainer.parts.sampler
-    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, run_sampler.plan, run_sampler.curriculum.final_size, cfg.seed)
+    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, trainer.parts.plan, run_sampler.curriculum.final_size, cfg.seed)
     workers = cfg.resolved_workers()
     extra = {"worker_init_fn": ignore_stop_signals} if workers else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
