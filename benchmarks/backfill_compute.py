@@ -11,8 +11,8 @@ versions that counted it; ``benchmarks/report.py`` reads it in place of the summ
 
 Usage::
 
-    python benchmarks/backfill_compute.py --runs benchmarks/results/runs --data ../shared/data/imagenette-dev --match 'const-*' 'et-*' 'ramp-*'
-    python benchmarks/backfill_compute.py --runs benchmarks/results/runs --data ../shared/data/imagenette-dev --recount --match 'vit-*' 'mae-*'
+    python -m benchmarks.backfill_compute --runs benchmarks/results/runs --data ../shared/data/imagenette-dev --match 'const-*' 'et-*' 'ramp-*'
+    python -m benchmarks.backfill_compute --runs benchmarks/results/runs --data ../shared/data/imagenette-dev --recount --match 'vit-*' 'mae-*'
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Writes ``benchmarks/results/compile_speed.{md,json}`` with the commit, versions 
 
 Usage::
 
-    python benchmarks/compile_speed.py [--model resnet10t] [--final-size 112] [--batch-size 64] [--rounds 3]
+    python -m benchmarks.compile_speed [--model resnet10t] [--final-size 112] [--batch-size 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def markdown(res: dict[str, Any]) -> str:
     cfg = res["config"]
     eager, comp = res["ms_per_image"]["eager"], res["ms_per_image"]["compiled"]
     lines = [
-        f"`python benchmarks/compile_speed.py --model {cfg['model']} --final-size {cfg['final_size']} --batch-size {cfg['batch_size']} "
+        f"`python -m benchmarks.compile_speed --model {cfg['model']} --final-size {cfg['final_size']} --batch-size {cfg['batch_size']} "
         f"--rounds {cfg['rounds']}`: commit {str(res['commit'])[:10]}{' (dirty)' if res['dirty'] else ''}, torch {res['versions'].get('torch')}, "
         f"{res['machine'].get('cpu_model')}, {res['threads']} threads. Bare training step (forward, backward, SGD step, random tensors), "
         f"median over {cfg['rounds']} alternating eager/compiled rounds of {cfg['steps']} steps. Compiled with "

@@ -6,7 +6,7 @@ For each size pair (default 224->160, 448->320, 512->384, 640->448, 1024->768) i
 * ``dense_reference``: the construction the package used before, a copy of which is kept below: a
   phase array of shape ``(out, in, out)``, O(in * out^2) time and memory. Skipped above 640 px,
   where it would need several GiB;
-* the closed form now in ``efficienttrain.frequency._operator_f64`` (its ``lru_cache`` is cleared
+* the closed form now in ``efficienttrain.frequency.build_crop_matrix`` (uncached, so each call is a fresh build
   before every build, so each build is a real one), O(in * out).
 
 Per way and size: the build time (median of ``--repeats`` builds, timed without tracing), and from
@@ -24,7 +24,7 @@ traced peak <= 64 MiB, and it agrees with the dense reference to <= 1e-6 everywh
 
 Usage::
 
-    python benchmarks/crop_operator.py [--repeats 7] [--dense-repeats 3] [--out benchmarks/results]
+    python -m benchmarks.crop_operator [--repeats 7] [--dense-repeats 3] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from efficienttrain.frequency import _operator_f64, low_frequency_crop_fft
+from efficienttrain.frequency import build_crop_matrix, clear_operator_caches, low_frequency_crop_fft
 from efficienttrain.provenance import git_state, machine_info, software_versions
 
 SIZES = ((224, 160), (448, 320), (512, 384), (640, 448), (1024, 768))
@@ -77,9 +77,8 @@ def dense_reference(in_len: int, out_len: int) -> np.ndarray:
 
 
 def closed_form(in_len: int, out_len: int) -> np.ndarray:
-    """Build the package's operator afresh (its cache cleared first, so nothing is reused)."""
-    _operator_f64.cache_clear()
-    return _operator_f64(in_len, out_len).numpy()
+    """Build the package's operator afresh (uncached, so nothing is reused)."""
+    return build_crop_matrix(in_len, out_len).numpy()
 
 
 def _kib_field(name: str) -> Optional[int]:
@@ -181,7 +180,7 @@ def run_case(in_len: int, out_len: int, repeats: int, dense_repeats: int) -> dic
         old_time = measure_time(lambda: dense_reference(in_len, out_len), dense_repeats)
         case["old"] = {"build_s": old_time, "tracemalloc_peak_mib": old_peak, "rss_growth_mib": old_rss, "repeats": dense_repeats}
         case["max_abs_diff_vs_dense"] = float(np.abs(ours - dense_reference(in_len, out_len)).max())
-    _operator_f64.cache_clear()
+    clear_operator_caches()
     return case
 
 

@@ -10,7 +10,7 @@ slower than PIL Lanczos, max |operator - FFT reference| <= 1e-5 on fp32 images i
 
 Usage::
 
-    python benchmarks/crop_speed.py [--repeats 7] [--out benchmarks/results]
+    python -m benchmarks.crop_speed [--repeats 7] [--out benchmarks/results]
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ skipped, so the script can be stopped and started again (an interrupted run resu
 
 Usage::
 
-    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group controls
-    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group frontier --baseline auto
-    python benchmarks/experiments.py --data ../shared/data/imagenette-dev --group vit
-    python benchmarks/experiments.py --data path/to/cifar10-jpg --group cifar
+    python -m benchmarks.experiments --data ../shared/data/imagenette-dev --group controls
+    python -m benchmarks.experiments --data ../shared/data/imagenette-dev --group frontier --baseline auto
+    python -m benchmarks.experiments --data ../shared/data/imagenette-dev --group vit
+    python -m benchmarks.experiments --data path/to/cifar10-jpg --group cifar
 
 Groups (``E`` is ``--epochs``, 8 by default):
 

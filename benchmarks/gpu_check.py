@@ -86,11 +86,11 @@ def timed(fn: Callable[[], Any], device: str, repeat: int, warmup: int = 3) -> f
 
 
 def crop_rows(s: Settings) -> list[dict]:
-    from efficienttrain.frequency import _operator_f64, crop_operator, low_frequency_crop, low_frequency_crop_fft
+    from efficienttrain.frequency import clear_operator_caches, crop_operator, low_frequency_crop, low_frequency_crop_fft
 
     rows = []
     for in_size, size in s.crops:
-        _operator_f64.cache_clear()
+        clear_operator_caches()
         t0 = time.perf_counter()
         crop_operator(in_size, size, device=s.device)
         build = time.perf_counter() - t0

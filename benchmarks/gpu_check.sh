@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 PY=python3
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
-exec timeout 480 "$PY" benchmarks/gpu_check.py "$@"
+exec timeout 480 "$PY" -m benchmarks.gpu_check "$@"

@@ -23,7 +23,7 @@ Each cell also reports how many of the images were decoded at reduced scale.
 
 Usage::
 
-    python benchmarks/loader_cost.py --data runs/loader-data --images 300
+    python -m benchmarks.loader_cost --data runs/loader-data --images 300
 
 Writes ``benchmarks/results/loader_cost.{md,json}``.
 """

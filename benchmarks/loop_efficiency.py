@@ -17,7 +17,7 @@ the same two cores, so it is also reported separately (loader throughput).
 
 Usage::
 
-    python benchmarks/loop_efficiency.py [--data demo|DIR] [--model resnet10t] [--final-size 112] [--epochs 6] [--pairs 2]
+    python -m benchmarks.loop_efficiency [--data demo|DIR] [--model resnet10t] [--final-size 112] [--epochs 6] [--pairs 2]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ benchmark input, not part of the repository.
 
 Usage::
 
-    python benchmarks/make_loader_data.py --data ../shared/data/imagenette-dev --out runs/loader-data
+    python -m benchmarks.make_loader_data --data ../shared/data/imagenette-dev --out runs/loader-data
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ images of every class (by name) into a ``pilot-val/`` split, which a pilot then 
 Usage::
 
     tar xzf ../shared/data/cifar10-jpg.tar.gz -C runs/cifar10
-    python benchmarks/make_subset.py --data runs/cifar10/<folder> --out runs/cifar10-5k --per-class 500 --full test
-    python benchmarks/make_subset.py --data ../shared/data/imagenette-dev --out runs/pilot --per-class 100000 --holdout 80 --full
+    python -m benchmarks.make_subset --data runs/cifar10/<folder> --out runs/cifar10-5k --per-class 500 --full test
+    python -m benchmarks.make_subset --data ../shared/data/imagenette-dev --out runs/pilot --per-class 100000 --holdout 80 --full
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Reads every run directory under ``--runs`` through :mod:`efficienttrain.rundir` 
 
 Usage::
 
-    python benchmarks/report.py --runs runs/evidence
+    python -m benchmarks.report --runs runs/evidence
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import math
 import re
 import shutil
 import statistics
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -30,8 +29,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 from efficienttrain.plots import plot_runs
 from efficienttrain.rundir import RunDir, Summary
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import frontier as fit  # noqa: E402  (benchmarks/frontier.py)
+from benchmarks import frontier as fit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -307,12 +305,11 @@ def speedup_rows(control: list[Point], targets: Sequence[tuple[str, Point]], rho
 
 
 def plot_frontier(control: list[Point], others: Sequence[tuple[str, list[Point]]], control_label: str, path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from efficienttrain.plots import pyplot, save_figure
+
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
     curve = fit.MonotoneCurve([p.compute for p in control], [p.acc for p in control])
     xs = np.geomspace(control[0].compute, control[-1].compute, 200)
@@ -329,10 +326,7 @@ def plot_frontier(control: list[Point], others: Sequence[tuple[str, list[Point]]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, palette=True)  # the docs' copy stays small
 
 
 # -- pairs: ViT, ConvNeXt, CIFAR, ablations, loader, MAE, transfer --------------------------------

@@ -13,8 +13,8 @@ one pass of its curriculum, to set beside runs that ran alone.
 
 Usage (on a quiet machine; about 15 minutes with the defaults)::
 
-    python benchmarks/step_time.py --data ../shared/data/imagenette-dev --schedules const-m3-8ep et-8ep
-    python benchmarks/step_time.py --data ../shared/data/imagenette-dev --epochs 16 --schedules vit-small-ramp-16ep vit-small-et-16ep --name step_time_vit
+    python -m benchmarks.step_time --data ../shared/data/imagenette-dev --schedules const-m3-8ep et-8ep
+    python -m benchmarks.step_time --data ../shared/data/imagenette-dev --epochs 16 --schedules vit-small-ramp-16ep vit-small-et-16ep --name step_time_vit
 
 Each result holds its own control, so a later measurement of one more schedule (with the control
 again, ``--name step_time_NAME``) adds to the earlier ones without mixing machines' moods.
@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import experiments  # noqa: E402  (the run settings live there once)
+from benchmarks import experiments  # the run settings live there once
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -52,16 +52,11 @@ def metric_rows(path: Path, leave_out: frozenset = CLOCK_COLUMNS) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in leave_out} for row in rows]
 
 
-def load_benchmark(script: str, module_name: str) -> Any:
-    """Import ``benchmarks/<script>`` (not a package) as ``module_name``, for tests of its functions."""
-    import importlib.util
-    import sys
+def load_benchmark(script: str) -> Any:
+    """The module of ``benchmarks/<script>`` (the benchmarks are a package: ``benchmarks.<name>``)."""
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(module_name, Path(__file__).resolve().parent.parent / "benchmarks" / script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"benchmarks.{Path(script).stem}")
 
 
 def tiny_config(tmp_path: Path, **overrides: Any):

@@ -11,7 +11,7 @@ from efficienttrain.runner.compute import COUNTER
 
 from .conftest import load_benchmark
 
-backfill = load_benchmark("backfill_compute.py", "backfill_compute_under_test")
+backfill = load_benchmark("backfill_compute.py")
 
 OLD_COUNTER = "torch.utils.flop_counter: matmul and convolution FLOPs of one forward and backward pass"
 
@@ -50,7 +50,7 @@ def test_a_recount_is_not_recounted_and_the_report_reads_it(tmp_path, fake_recou
     run = _record(tmp_path, "r", {"counter": OLD_COUNTER, "train_flops": 5.0})
     assert backfill.backfill(run, "demo", True)
     assert not backfill.backfill(run, "demo", True)
-    report = load_benchmark("report.py", "report_for_backfill_test")
+    report = load_benchmark("report.py")
     from efficienttrain.rundir import RunDir
 
     assert report.Run("r", RunDir(run).summary(), [], run).flops == 7.0  # the recount, not the summary's 5

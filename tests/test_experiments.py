@@ -9,7 +9,7 @@ from efficienttrain.runner.config import make_config
 
 from .conftest import load_benchmark
 
-experiments = load_benchmark("experiments.py", "experiments_under_test")
+experiments = load_benchmark("experiments.py")
 
 
 def config_of(group: str, name: str, values: dict):

@@ -12,7 +12,7 @@ from .conftest import load_benchmark
 
 @pytest.fixture(scope="module")
 def fit():
-    return load_benchmark("frontier.py", "frontier_fit")
+    return load_benchmark("frontier.py")
 
 
 def test_isotonic_pools_violators(fit):

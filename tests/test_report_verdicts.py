@@ -12,7 +12,7 @@ from .conftest import load_benchmark
 
 @pytest.fixture(scope="module")
 def report():
-    return load_benchmark("report.py", "evidence_report")
+    return load_benchmark("report.py")
 
 
 def point(report, label, length, accs, pflop):

@@ -6,7 +6,7 @@ import pytest
 
 from .conftest import load_benchmark
 
-step_time = load_benchmark("step_time.py", "step_time_under_test")
+step_time = load_benchmark("step_time.py")
 
 
 def test_vit_pair_of_another_length_is_found_and_counted_with_its_model_kwargs():

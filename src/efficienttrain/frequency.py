@@ -113,9 +113,19 @@ def _sin_pi_ratio(num: np.ndarray, den: int) -> np.ndarray:
     return out
 
 
+def clear_operator_caches() -> None:
+    """Forget every cached crop matrix (to time a fresh build, or to free a large one)."""
+    _operator_f64.cache_clear()
+    _operator_cached.cache_clear()
+
+
 @functools.lru_cache(maxsize=64)
 def _operator_f64(in_len: int, out_len: int) -> torch.Tensor:
-    """Build the ``(out_len, in_len)`` float64 crop matrix in O(in_len * out_len) time and memory.
+    return build_crop_matrix(in_len, out_len)
+
+
+def build_crop_matrix(in_len: int, out_len: int) -> torch.Tensor:
+    """Build the ``(out_len, in_len)`` float64 crop matrix in O(in_len * out_len) time and memory (uncached).
 
     ``S[m, n] = (1/N) sum_k w_k cos(2 pi k d)`` with ``d = m/M - n/N`` and the window and weights
     of the module docstring (the sine terms cancel because both are symmetric in ``k``). The sum

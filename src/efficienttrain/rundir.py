@@ -469,7 +469,8 @@ class WeightsFile:
         config: The runner's config (empty when the file does not hold one).
         curriculum: The curriculum as a dict, when recorded.
         epoch: Epochs of training behind the weights, when known.
-        final_size: Final input size, when recorded.
+        final_size: Final input size, when recorded (files of old versions may lack it; the
+            analyses then derive it from ``config``).
         num_classes: Classes, when recorded.
         model_name: timm model name, when recorded.
         classes: Names of the classes the weights were trained on, when recorded.
@@ -513,16 +514,6 @@ def epoch_from_name(path: Path) -> Optional[int]:
     """The epoch in a snapshot's file name (``epoch_012.pt`` -> 12), or ``None``."""
     match = _EPOCH_FILE.search(path.stem)
     return int(match.group(1)) if match else None
-
-
-def _final_size(ckpt: dict[str, Any], config: dict[str, Any]) -> Optional[int]:
-    if isinstance(ckpt.get("final_size"), int):
-        return int(ckpt["final_size"])
-    if not config:
-        return None
-    from .data.datasets import default_final_size
-
-    return default_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
 
 
 # safetensors metadata keys holding JSON: the model's extra constructor arguments, the class names
@@ -582,7 +573,7 @@ def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFi
             config=config,
             curriculum=ckpt.get("curriculum") or None,
             epoch=checkpoint_epoch(ckpt, path),
-            final_size=_final_size(ckpt, config),
+            final_size=ckpt["final_size"] if isinstance(ckpt.get("final_size"), int) else None,
             num_classes=ckpt.get("num_classes"),
             model_name=config.get("model"),
             classes=ckpt.get("classes"),

@@ -23,8 +23,9 @@ from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 import torch
 from torch import nn
 
+from ..data.datasets import default_final_size
 from ..errors import UserError
-from ..rundir import RunDir, checkpoint_epoch, read_weights_file
+from ..rundir import RunDir, WeightsFile, checkpoint_epoch, read_weights_file
 
 __all__ = [
     "LoadedModel",
@@ -140,7 +141,24 @@ def peek_config(path: PathLike) -> tuple[dict[str, Any], Optional[int]]:
         weights = read_weights_file(path, header_only=True)
     except UserError:  # reported properly when the weights are loaded
         return {}, None
-    return weights.config, weights.final_size
+    return weights.config, final_size_of(weights)
+
+
+def final_size_of(weights: WeightsFile) -> Optional[int]:
+    """The final size a weights file records or, for a runner file of an old version that lacks it, its config's.
+
+    Args:
+        weights: A file read by :func:`~efficienttrain.rundir.read_weights_file`.
+
+    Returns:
+        The size, or ``None`` when neither tells it.
+    """
+    if weights.final_size is not None:
+        return weights.final_size
+    config = weights.config
+    if not config:
+        return None
+    return default_final_size(str(config.get("data")), config.get("final_size"), int(config.get("demo_image_size") or 64))
 
 
 def resolve_checkpoints(paths: Sequence[PathLike]) -> list[Path]:
@@ -246,7 +264,7 @@ def load_model(
     state = weights.ema if ema else weights.model
     name = model or weights.model_name
     num_classes = num_classes if num_classes is not None else weights.num_classes
-    path, epoch, image_size, config, curriculum = weights.path, weights.epoch, weights.final_size, weights.config, weights.curriculum
+    path, epoch, image_size, config, curriculum = weights.path, weights.epoch, final_size_of(weights), weights.config, weights.curriculum
     if not name:
         raise UserError(f"{path} does not name its model; pass --model NAME (a timm model name)")
     if num_classes is None:

@@ -11,6 +11,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..plots import pyplot, save_figure
 from .cka import CKAResult
 from .filtered import FilteredResult
 from .spectra import LeakageResult, log_spectrum, remove_window
@@ -23,35 +24,11 @@ _DPI = 90
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save(fig, path: PathLike, *, palette: bool = False) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if palette:
-        # Figures made of many small photos compress badly as RGB PNG; a 256-colour palette
-        # makes them about 3x smaller.
-        import io
-
-        from PIL import Image
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
-        buf.seek(0)
-        # No dithering: it would undo most of the saving; k-means refinement of the median-cut
-        # palette keeps the banding in smooth (low-passed) images faint.
-        rgb = Image.open(buf).convert("RGB")
-        rgb.quantize(256, method=Image.Quantize.MEDIANCUT, kmeans=3).save(path, optimize=True)
-    else:
-        fig.savefig(path, dpi=_DPI, bbox_inches="tight", pil_kwargs={"optimize": True})
-    _plt().close(fig)
-    return path
+    return save_figure(fig, path, dpi=_DPI, palette=palette)
 
 
 def _x_values(checkpoints: Sequence[dict], axis: str) -> tuple[list[float], str]:
