@@ -102,7 +102,7 @@ def test_mae_run_checkpoints_resumes_exactly_and_exports_an_encoder(tmp_path):
 
     def counting(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 7:  # epoch 2, step 1 (5 steps per epoch; setup's size check runs first)
+        if calls["n"] == 7:  # the first evaluation (size check, 5 steps, then eval): the stop lands in evaluation
             first._stop_signal = 15
         return forward(*args, **kwargs)
 

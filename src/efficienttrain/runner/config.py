@@ -1,8 +1,12 @@
 """Configuration of the recipe runner: the paper's recipe (Table 14) as defaults, plus presets.
 
-A :class:`TrainConfig` is a flat dataclass. It can be built from keyword arguments, from a YAML
-file (unknown keys are rejected with the list of valid ones), and from command-line flags, which
-the CLI derives from the fields below, so every option is reachable all three ways.
+A :class:`TrainConfig` is made of sections, one dataclass each (data, model, curriculum,
+optimisation, augmentation, objective, runtime, output): a section holds its options, each with
+its help text and, for a number, its range, and checks its own rules. The config has every
+section's fields, flat, so it can be built from keyword arguments, from a flat YAML file (unknown
+keys are rejected with the closest valid ones), and from command-line flags, which the CLI derives
+from the fields and groups by section: every option is reachable all three ways, and a new option
+is one field in one section.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 import typing
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, ClassVar, NamedTuple, Optional, Union
 
 import yaml
 
@@ -26,11 +30,12 @@ from ..limits import CROP_OPS, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE
 __all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType", "flag_name"]
 
 
-def _opt(default: Any, help: str) -> Any:
-    """A config field with its help text: the one place an option is described (CLI, docs, errors)."""
+def _opt(default: Any, help: str, bound: Optional["Bound"] = None) -> Any:
+    """A config field with its help text and, for a number, its range: the one place an option is described (CLI, docs, errors)."""
+    metadata = {"help": help, "bound": bound}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 class Bound(NamedTuple):
@@ -50,20 +55,6 @@ class Bound(NamedTuple):
 
 
 _UNIT, _POSITIVE_UNIT, _COUNT = Bound(0, 1), Bound(0, 1, True), Bound(1, 1_000_000)
-# Every numeric option's range, checked before any work (TrainConfig.validate); a test builds bad
-# values for every numeric field from this table, so a new flag without an entry fails that test.
-NUMERIC_BOUNDS: dict[str, Bound] = {
-    "preload_max_size": Bound(1, MAX_IMAGE_SIZE), "max_image_pixels": Bound(1, 1e10), "demo_per_class": _COUNT, "demo_val_per_class": _COUNT,
-    "demo_image_size": Bound(8, MAX_IMAGE_SIZE), "drop_path": _UNIT, "patch_size": Bound(1, 1024), "epochs": Bound(0, MAX_EPOCHS, True),
-    "final_size": Bound(1, MAX_IMAGE_SIZE), "multiple_of": Bound(1, 1024), "replay": Bound(1, 64), "batch_size": _COUNT,
-    "lr": Bound(0, 100, True), "base_lr": Bound(0, 100, True), "base_batch_size": _COUNT, "weight_decay": Bound(0, 10),
-    "opt_betas": Bound(0, 1), "warmup_epochs": Bound(0, MAX_EPOCHS), "warmup_lr": Bound(0, 100), "min_lr": Bound(0, 100),
-    "clip_grad": Bound(0, 1e6, True), "layer_decay": _POSITIVE_UNIT, "accum_steps": Bound(1, 10_000), "scale": _POSITIVE_UNIT,
-    "hflip": _UNIT, "mixup": Bound(0, 100), "cutmix": Bound(0, 100), "mixup_prob": _UNIT, "mixup_switch_prob": _UNIT, "smoothing": Bound(0, 0.999),
-    "reprob": _UNIT, "crop_pct": _POSITIVE_UNIT, "ema_decay": _UNIT, "mask_ratio": Bound(0, 0.99), "decoder_dim": Bound(1, 65_536),
-    "decoder_depth": Bound(1, 1000), "decoder_heads": Bound(1, 1024), "knn_k": _COUNT, "knn_bank": Bound(0, 1e9), "workers": Bound(-1, 1024),
-    "threads": Bound(1, 4096), "seed": Bound(0, 2**63 - 1), "save_every": _COUNT, "snapshot_every": Bound(0, 1_000_000),
-}  # fmt: skip
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "sgd", "lamb", "adam")
 # The usual learning rates of each optimizer for training from scratch or fine-tuning; a rate 10x
@@ -73,91 +64,191 @@ SANE_LR: dict[str, tuple[float, float]] = {"adamw": (1e-4, 5e-3), "adam": (1e-4,
 OBJECTIVE_NAMES = ("classification", "mae")
 
 @dataclass
-class TrainConfig:
-    """All settings of a training run; each field's help text is in its metadata (and in :data:`HELP`)."""
+class DataOptions:
+    """The data section of :class:`TrainConfig` (``train --help`` group: data: where the images come from)."""
 
-    # data
+    TITLE: ClassVar[str] = "data"
+
     data: str = _opt("demo", "dataset: 'demo' (built in), 'cifar10', 'cifar100', or an ImageFolder DIR with train/ and val/")
     data_root: Optional[str] = _opt(None, "where torchvision datasets are stored (default ./data)")
     download: bool = _opt(False, "let torchvision download CIFAR when missing (needs network)")
     preload: bool = _opt(False, "decode an ImageFolder into memory once (small datasets)")
-    preload_max_size: Optional[int] = _opt(None, "with --preload, shrink images to this shorter side while loading")
+    preload_max_size: Optional[int] = _opt(None, "with --preload, shrink images to this shorter side while loading", bound=Bound(1, MAX_IMAGE_SIZE))
     skip_bad_images: bool = _opt(False, "skip and count corrupt images instead of stopping")
-    max_image_pixels: int = _opt(MAX_IMAGE_PIXELS, "the most pixels an input image may have; a larger one is handled as a corrupt image, before it is decoded (default 64 MP)")
+    max_image_pixels: int = _opt(MAX_IMAGE_PIXELS, "the most pixels an input image may have; a larger one is handled as a corrupt image, before it is decoded (default 64 MP)", bound=Bound(1, 1e10))
     val_split: str = _opt("val", "name of the validation directory of an ImageFolder")
-    demo_per_class: int = _opt(150, "demo dataset: training images per class")
-    demo_val_per_class: int = _opt(50, "demo dataset: validation images per class")
-    demo_image_size: int = _opt(64, "demo dataset: image size")
-    # model
+    demo_per_class: int = _opt(150, "demo dataset: training images per class", bound=_COUNT)
+    demo_val_per_class: int = _opt(50, "demo dataset: validation images per class", bound=_COUNT)
+    demo_image_size: int = _opt(64, "demo dataset: image size", bound=Bound(8, MAX_IMAGE_SIZE))
+
+    def check_section(self) -> None:
+        """The data options' own rules (their ranges are checked with every section's, :meth:`TrainConfig.validate`)."""
+
+
+@dataclass
+class ModelOptions:
+    """The model section of :class:`TrainConfig` (``train --help`` group: model)."""
+
+    TITLE: ClassVar[str] = "model"
+
     model: str = _opt("resnet18", "timm model name")
     pretrained: bool = _opt(False, "start from timm's pretrained weights (needs them cached locally)")
     init_from: Optional[str] = _opt(None, "fine-tune from this checkpoint (.pt or .safetensors); a head of another shape, or trained on other class names, starts fresh")
-    drop_path: float = _opt(0.1, "stochastic depth rate")
-    patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)")
     keep_head: bool = _opt(False, "with --init-from: keep the source's classifier head (if its shape fits) even when the data's class names differ")
     new_head: bool = _opt(False, "with --init-from: start the classifier head fresh even when the file names no classes (files from before class names were recorded)")
+    drop_path: float = _opt(0.1, "stochastic depth rate", bound=_UNIT)
+    patch_size: Optional[int] = _opt(None, "ViT patch size instead of the model's own (e.g. 8 for deit_tiny_patch16_224 at small sizes)", bound=Bound(1, 1024))
     model_kwargs: dict[str, Any] = _opt({}, "more arguments for the timm model's constructor, as KEY=VALUE (values read as YAML), e.g. depth=6 global_pool=avg")
-    objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
-    # curriculum
+
+    def check_section(self) -> None:
+        from ..models import RESERVED_MODEL_KWARGS
+
+        for key in self.model_kwargs:
+            if key in RESERVED_MODEL_KWARGS:
+                raise UserError(f"--model-kwargs cannot set {key}: {RESERVED_MODEL_KWARGS[key]}")
+        if self.patch_size is not None and "patch_size" in self.model_kwargs:
+            raise UserError("both --patch-size and --model-kwargs patch_size are given; pass only one")
+        if self.keep_head and self.new_head:
+            raise UserError("--keep-head and --new-head contradict each other: give one")
+
+
+@dataclass
+class CurriculumOptions:
+    """The curriculum section of :class:`TrainConfig` (``train --help`` group: curriculum, and where images shrink to B (docs/performance.md))."""
+
+    TITLE: ClassVar[str] = "curriculum, and where images shrink to B (docs/performance.md)"
+
     curriculum: str = _opt("efficienttrain", f"{', '.join(list_curricula())} (no curriculum), or a curriculum YAML/JSON file")
-    epochs: Optional[float] = _opt(None, "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own")
-    final_size: Optional[int] = _opt(None, "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)")
-    multiple_of: int = _opt(1, "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)")
+    epochs: Optional[float] = _opt(None, "training epochs (for efficienttrain++: the compute budget in final-size epochs); default 300, or a curriculum file's own", bound=Bound(0, MAX_EPOCHS, True))
+    final_size: Optional[int] = _opt(None, "final and evaluation input size (default: a curriculum file's own, else 224 for folders and the native size for demo/CIFAR)", bound=Bound(1, MAX_IMAGE_SIZE))
+    multiple_of: int = _opt(1, "round curriculum sizes to a multiple of this (16 for ViT, 32 for Swin)", bound=Bound(1, 1024))
     etpp_family: Optional[str] = _opt(None, "EfficientTrain++ family: resnet, swin, cswin, deit, convnext (default: from --model)")
     magnitude: Optional[str] = _opt(None, "override the curriculum's RandAugment rule: linear or constant")
     crop_op: str = _opt("lowfreq", "how images are shrunk to B: lowfreq (the paper), bilinear, bicubic, lanczos, area, nearest")
-    # loader work that shrinks with B (docs/performance.md)
     shrink_at: str = _opt(
         "device",
         "where images shrink to the stage's size B: device (each batch, the paper's order), workers (each image in the "
         "data-loader workers, after augmentation), before-augment (in the workers, so RandAugment runs at B; reverses the paper's order)",
     )
     reduced_decode: bool = _opt(False, "decode JPEGs at 1/2, 1/4 or 1/8 scale when the random-resized crop allows it (image folders without --preload)")
+    replay: int = _opt(1, "EfficientTrain++ replay: below the final size, use each loaded image K times (fresh crop and flip); epochs then see 1/K as many distinct images", bound=Bound(1, 64))
     crop_in_workers: bool = _opt(False, "deprecated spelling of --shrink-at workers (removed in 0.2.0)")
     augment_at_size: bool = _opt(False, "deprecated: with --crop-in-workers, the spelling of --shrink-at before-augment (removed in 0.2.0)")
-    replay: int = _opt(1, "EfficientTrain++ replay: below the final size, use each loaded image K times (fresh crop and flip); epochs then see 1/K as many distinct images")
-    # optimisation (Table 14)
-    batch_size: int = _opt(128, "batch size per process")
-    lr: Optional[float] = _opt(None, "learning rate (overrides --base-lr scaling)")
-    base_lr: float = _opt(4e-3, "learning rate at --base-batch-size; scaled linearly with the global batch")
-    base_batch_size: int = _opt(4096, "reference batch size of --base-lr")
-    weight_decay: float = _opt(0.05, "weight decay")
+
+    def check_section(self) -> None:
+        if self.crop_op not in CROP_OPS:
+            raise choice_error("--crop-op", self.crop_op, CROP_OPS)
+        if (self.magnitude or "linear") not in ("linear", "constant"):
+            raise choice_error("--magnitude", self.magnitude, ("linear", "constant"))
+        if self.shrink_at not in SHRINK_AT:
+            raise choice_error("--shrink-at", self.shrink_at, SHRINK_AT)
+        if self.augment_at_size and not self.crop_in_workers:
+            raise UserError("--augment-at-size shrinks images in the data-loader workers: add --crop-in-workers (or pass --shrink-at before-augment)")
+        if (self.crop_in_workers or self.augment_at_size) and self.shrink_at != "device" and self.shrink_at != self.resolved_shrink_at():
+            raise UserError(f"--shrink-at {self.shrink_at} contradicts the deprecated --crop-in-workers/--augment-at-size; pass only --shrink-at")
+
+    def resolved_shrink_at(self) -> str:
+        """Where images shrink: ``--shrink-at``, or what its deprecated spellings say."""
+        if self.augment_at_size:
+            return "before-augment"
+        if self.crop_in_workers:
+            return "workers"
+        return self.shrink_at
+
+    def shrink_plan(self) -> ShrinkPlan:
+        """The run's one decision on where and how images shrink (see :mod:`efficienttrain.data.shrink`)."""
+        return ShrinkPlan(self.resolved_shrink_at(), self.crop_op, self.reduced_decode, self.replay)
+
+
+@dataclass
+class OptimisationOptions:
+    """The optimisation section of :class:`TrainConfig` (``train --help`` group: optimisation)."""
+
+    TITLE: ClassVar[str] = "optimisation"
+
+    batch_size: int = _opt(128, "batch size per process", bound=_COUNT)
+    lr: Optional[float] = _opt(None, "learning rate (overrides --base-lr scaling)", bound=Bound(0, 100, True))
+    base_lr: float = _opt(4e-3, "learning rate at --base-batch-size; scaled linearly with the global batch", bound=Bound(0, 100, True))
+    base_batch_size: int = _opt(4096, "reference batch size of --base-lr", bound=_COUNT)
+    weight_decay: float = _opt(0.05, "weight decay", bound=Bound(0, 10))
     opt: str = _opt("adamw", "optimizer: adamw, adam, sgd, lamb")
-    opt_betas: tuple[float, float] = _opt((0.9, 0.999), "optimizer betas")
-    warmup_epochs: Optional[float] = _opt(None, "linear warm-up epochs (default: 20 per 300 epochs)")
-    warmup_lr: float = _opt(1e-6, "learning rate at the start of warm-up")
-    min_lr: float = _opt(1e-6, "final learning rate of the cosine schedule")
-    clip_grad: Optional[float] = _opt(None, "clip the gradient norm to this value")
-    layer_decay: Optional[float] = _opt(None, "layer-wise lr decay (timm's): each block down from the head gets this factor of the lr, e.g. 0.75 for fine-tuning a ViT")
-    accum_steps: int = _opt(1, "gradient accumulation steps")
-    # augmentation and regularisation (Table 14)
+    opt_betas: tuple[float, float] = _opt((0.9, 0.999), "optimizer betas", bound=Bound(0, 1))
+    warmup_epochs: Optional[float] = _opt(None, "linear warm-up epochs (default: 20 per 300 epochs)", bound=Bound(0, MAX_EPOCHS))
+    warmup_lr: float = _opt(1e-6, "learning rate at the start of warm-up", bound=Bound(0, 100))
+    min_lr: float = _opt(1e-6, "final learning rate of the cosine schedule", bound=Bound(0, 100))
+    clip_grad: Optional[float] = _opt(None, "clip the gradient norm to this value", bound=Bound(0, 1e6, True))
+    layer_decay: Optional[float] = _opt(None, "layer-wise lr decay (timm's): each block down from the head gets this factor of the lr, e.g. 0.75 for fine-tuning a ViT", bound=_POSITIVE_UNIT)
+    accum_steps: int = _opt(1, "gradient accumulation steps", bound=Bound(1, 10_000))
+
+    def check_section(self) -> None:
+        if self.opt not in OPTIMIZERS:
+            raise choice_error("--opt", self.opt, OPTIMIZERS)
+
+
+@dataclass
+class AugmentationOptions:
+    """The augmentation section of :class:`TrainConfig` (``train --help`` group: augmentation and regularisation (classification))."""
+
+    TITLE: ClassVar[str] = "augmentation and regularisation (classification)"
+
     randaugment: str = _opt("rand-m9-mstd0.5-inc1", "timm RandAugment config ('' disables); its magnitude follows the curriculum")
-    scale: tuple[float, float] = _opt((0.08, 1.0), "random-resized-crop area range")
-    hflip: float = _opt(0.5, "horizontal flip probability")
-    mixup: float = _opt(0.8, "Mixup alpha (0 disables)")
-    cutmix: float = _opt(1.0, "CutMix alpha (0 disables)")
-    mixup_prob: float = _opt(1.0, "probability of applying Mixup/CutMix to a batch")
-    mixup_switch_prob: float = _opt(0.5, "probability of CutMix instead of Mixup when both are on")
-    smoothing: float = _opt(0.1, "label smoothing")
-    reprob: float = _opt(0.25, "random erasing probability")
-    crop_pct: Optional[float] = _opt(None, "evaluation centre-crop fraction (default 0.875, or 1.0 from 384 px)")
+    scale: tuple[float, float] = _opt((0.08, 1.0), "random-resized-crop area range", bound=_POSITIVE_UNIT)
+    hflip: float = _opt(0.5, "horizontal flip probability", bound=_UNIT)
+    mixup: float = _opt(0.8, "Mixup alpha (0 disables)", bound=Bound(0, 100))
+    cutmix: float = _opt(1.0, "CutMix alpha (0 disables)", bound=Bound(0, 100))
+    mixup_prob: float = _opt(1.0, "probability of applying Mixup/CutMix to a batch", bound=_UNIT)
+    mixup_switch_prob: float = _opt(0.5, "probability of CutMix instead of Mixup when both are on", bound=_UNIT)
+    smoothing: float = _opt(0.1, "label smoothing", bound=Bound(0, 0.999))
+    reprob: float = _opt(0.25, "random erasing probability", bound=_UNIT)
+    crop_pct: Optional[float] = _opt(None, "evaluation centre-crop fraction (default 0.875, or 1.0 from 384 px)", bound=_POSITIVE_UNIT)
     ema: bool = _opt(False, "keep an exponential moving average of the weights and evaluate it too")
-    ema_decay: float = _opt(0.9999, "EMA decay")
-    # self-supervised pretraining (--objective mae)
-    mask_ratio: float = _opt(0.75, "mae: fraction of patches masked")
-    decoder_dim: int = _opt(128, "mae: decoder width (a multiple of 4)")
-    decoder_depth: int = _opt(2, "mae: decoder transformer blocks")
-    decoder_heads: int = _opt(4, "mae: decoder attention heads")
+    ema_decay: float = _opt(0.9999, "EMA decay", bound=_UNIT)
+
+    def check_section(self) -> None:
+        """The augmentation options' own rules (their ranges are checked with every section's)."""
+
+
+@dataclass
+class ObjectiveOptions:
+    """The objective section of :class:`TrainConfig` (``train --help`` group: objective (and masked-autoencoder pretraining, --objective mae))."""
+
+    TITLE: ClassVar[str] = "objective (and masked-autoencoder pretraining, --objective mae)"
+
+    objective: str = _opt("classification", "what to train: classification (supervised, the default) or mae (masked-autoencoder pretraining of a ViT)")
+    mask_ratio: float = _opt(0.75, "mae: fraction of patches masked", bound=Bound(0, 0.99))
+    decoder_dim: int = _opt(128, "mae: decoder width (a multiple of 4)", bound=Bound(1, 65_536))
+    decoder_depth: int = _opt(2, "mae: decoder transformer blocks", bound=Bound(1, 1000))
+    decoder_heads: int = _opt(4, "mae: decoder attention heads", bound=Bound(1, 1024))
     norm_pix_loss: bool = _opt(True, "mae: reconstruct per-patch normalised pixels")
-    knn_k: int = _opt(20, "mae: neighbours of the k-NN monitor")
-    knn_bank: int = _opt(0, "mae: training images in the k-NN monitor's bank, evenly spaced (0: all)")
-    # runtime
+    knn_k: int = _opt(20, "mae: neighbours of the k-NN monitor", bound=_COUNT)
+    knn_bank: int = _opt(0, "mae: training images in the k-NN monitor's bank, evenly spaced (0: all)", bound=Bound(0, 1e9))
+
+    def check_section(self) -> None:
+        """The objective's name, and the options only masked-autoencoder pretraining reads (checked when it runs)."""
+        if self.objective not in OBJECTIVE_NAMES:
+            raise choice_error("--objective", self.objective, OBJECTIVE_NAMES)
+        if self.objective != "mae":
+            return
+        if not 0 < self.mask_ratio < 1:
+            raise UserError(f"--mask-ratio must be between 0 and 1, got {self.mask_ratio}")
+        if self.decoder_dim % 4:
+            raise UserError(f"--decoder-dim must be a multiple of 4 (for the decoder's 2-D sine-cosine position embedding), got {self.decoder_dim}")
+        if getattr(self, "layer_decay", None) is not None:
+            raise UserError("--layer-decay is for fine-tuning; MAE pretraining trains every block at one lr: drop it, and give it to the fine-tune")
+
+
+@dataclass
+class RuntimeOptions:
+    """The runtime section of :class:`TrainConfig` (``train --help`` group: runtime)."""
+
+    TITLE: ClassVar[str] = "runtime"
+
     amp: str = _opt("auto", "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), none, bf16, fp16")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N")
-    workers: int = _opt(-1, "data-loader workers (-1: one per spare core)")
+    workers: int = _opt(-1, "data-loader workers (-1: one per spare core)", bound=Bound(-1, 1024))
     persistent_workers: bool = _opt(True, "keep data-loader workers alive across epochs")
-    threads: Optional[int] = _opt(None, "torch CPU threads")
-    seed: int = _opt(0, "random seed")
+    threads: Optional[int] = _opt(None, "torch CPU threads", bound=Bound(1, 4096))
+    seed: int = _opt(0, "random seed", bound=Bound(0, 2**63 - 1))
     deterministic: bool = _opt(False, "use deterministic algorithms")
     channels_last: bool = _opt(False, "use channels-last memory format")
     compile: bool = _opt(False, "compile the model with torch.compile: one static-shape graph per stage size, each compiled in a throw-away step before its stage")
@@ -165,13 +256,32 @@ class TrainConfig:
     compile_backend: str = _opt("inductor", "torch.compile backend (aot_eager: trace without generating code, for debugging)")
     compile_warmup: bool = _opt(False, "with --compile: compile every stage size before the first epoch, so that no stage starts with a stall")
     preflight: bool = _opt(True, "before the first epoch, run one throw-away training step at the largest size (fail fast on out-of-memory, report peak memory per stage size)")
-    # output
+
+    def check_section(self) -> None:
+        from ..compiling import COMPILE_MODES
+
+        if self.amp not in AMP_MODES:
+            raise choice_error("--amp", self.amp, AMP_MODES)
+        if self.compile_mode not in COMPILE_MODES:
+            raise choice_error("--compile-mode", self.compile_mode, COMPILE_MODES)
+        if self.compile_mode != "default" and self.compile_backend != "inductor":
+            raise UserError(f"--compile-mode {self.compile_mode} needs --compile-backend inductor")
+        if self.compile_warmup and not self.compile:
+            raise UserError("--compile-warmup compiles every stage size before training: add --compile")
+
+
+@dataclass
+class OutputOptions:
+    """The output section of :class:`TrainConfig` (``train --help`` group: output)."""
+
+    TITLE: ClassVar[str] = "output"
+
     output: Optional[str] = _opt(None, "output directory (default runs/<name>)")
     name: Optional[str] = _opt(None, "run name (the folder under runs/ when --output is not given)")
     overwrite: bool = _opt(False, "start afresh in an --output that holds a previous run: its files are removed first (files a run does not write are left alone)")
     resume: bool = _opt(False, "continue the checkpoint in the output directory")
-    save_every: int = _opt(1, "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)")
-    snapshot_every: int = _opt(0, "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)")
+    save_every: int = _opt(1, "write a checkpoint every N epochs (and always at the end and on SIGTERM/SIGINT)", bound=_COUNT)
+    snapshot_every: int = _opt(0, "also keep the weights of every N-th epoch as epoch_NNN.pt (for efficienttrain analyze)", bound=Bound(0, 1_000_000))
     safetensors: bool = _opt(True, "export the final weights as safetensors")
     tensorboard: bool = _opt(False, "also log to TensorBoard (OUTPUT/tb): every step's loss, lr, size, magnitude and data wait, and every epoch's row")
     mlflow: Optional[str] = _opt(None, "also log params and the same scalars to this MLflow tracking URI (sqlite:///mlflow.db, http://host:5000); needs efficienttrain[mlflow]")
@@ -179,6 +289,26 @@ class TrainConfig:
     trace: bool = _opt(False, "every rank writes its per-step curriculum settings and final weight checksum (debugging, tests)")
     plot: Optional[str] = _opt(None, "write an accuracy-vs-wall-time plot of this run to this PNG")
     preset: Optional[str] = _opt(None, "start from a preset: paper (default values), cpu (a 2-core machine) or vit-small (a small ViT on small data)")
+
+    def check_section(self) -> None:
+        if self.name is not None and (self.name in ("", ".", "..") or Path(self.name).name != self.name):
+            raise UserError(f"--name {self.name!r} must be a plain folder name (no '/', '.' or '..'); use --output for a path")
+        if self.resume and self.overwrite:
+            raise UserError("--resume continues a run and --overwrite replaces it: give one")
+
+
+# The sections in ``train --help`` order; TrainConfig has every section's fields, flat.
+SECTION_CLASSES: tuple[type, ...] = (DataOptions, ModelOptions, CurriculumOptions, OptimisationOptions, AugmentationOptions, ObjectiveOptions, RuntimeOptions, OutputOptions)
+
+
+@dataclass
+class TrainConfig(OutputOptions, RuntimeOptions, ObjectiveOptions, AugmentationOptions, OptimisationOptions, CurriculumOptions, ModelOptions, DataOptions):
+    """All settings of a training run: the fields of every section, flat (``cfg.lr``, flat YAML keys, one flag each).
+
+    Each section is a dataclass of its own (:data:`SECTION_CLASSES`) that holds its options, their
+    help and ranges (field metadata) and its own rules; this class adds the rules across sections.
+    """
+
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- derived values ---------------------------------------------------------------------
@@ -254,81 +384,17 @@ class TrainConfig:
                 out[k] = list(v)
         return out
 
-    def resolved_shrink_at(self) -> str:
-        """Where images shrink: ``--shrink-at``, or what its deprecated spellings say."""
-        if self.augment_at_size:
-            return "before-augment"
-        if self.crop_in_workers:
-            return "workers"
-        return self.shrink_at
-
-    def shrink_plan(self) -> ShrinkPlan:
-        """The run's one decision on where and how images shrink (see :mod:`efficienttrain.data.shrink`)."""
-        return ShrinkPlan(self.resolved_shrink_at(), self.crop_op, self.reduced_decode, self.replay)
-
-    def _validate_shrink_at(self) -> None:
-        if self.shrink_at not in SHRINK_AT:
-            raise choice_error("--shrink-at", self.shrink_at, SHRINK_AT)
-        if self.augment_at_size and not self.crop_in_workers:
-            raise UserError("--augment-at-size shrinks images in the data-loader workers: add --crop-in-workers (or pass --shrink-at before-augment)")
-        if (self.crop_in_workers or self.augment_at_size) and self.shrink_at != "device" and self.shrink_at != self.resolved_shrink_at():
-            raise UserError(f"--shrink-at {self.shrink_at} contradicts the deprecated --crop-in-workers/--augment-at-size; pass only --shrink-at")
-
-    def _validate_mae(self) -> None:
-        """The options only masked-autoencoder pretraining reads (checked only when it runs)."""
-        if not 0 < self.mask_ratio < 1:
-            raise UserError(f"--mask-ratio must be between 0 and 1, got {self.mask_ratio}")
-        if self.decoder_dim % 4:
-            raise UserError(f"--decoder-dim must be a multiple of 4 (for the decoder's 2-D sine-cosine position embedding), got {self.decoder_dim}")
-        if self.layer_decay is not None:
-            raise UserError("--layer-decay is for fine-tuning; MAE pretraining trains every block at one lr: drop it, and give it to the fine-tune")
-
-    def _validate_model_kwargs(self) -> None:
-        from ..models import RESERVED_MODEL_KWARGS
-
-        for key in self.model_kwargs:
-            if key in RESERVED_MODEL_KWARGS:
-                raise UserError(f"--model-kwargs cannot set {key}: {RESERVED_MODEL_KWARGS[key]}")
-        if self.patch_size is not None and "patch_size" in self.model_kwargs:
-            raise UserError("both --patch-size and --model-kwargs patch_size are given; pass only one")
-
     def validate(self) -> "TrainConfig":
-        """Check field values and return ``self``.
+        """Check every section's options, then the rules across sections; return ``self``.
 
         Raises:
             UserError: Naming the bad field and what would be valid.
         """
-        from ..compiling import COMPILE_MODES
-
-        self._validate_numbers()  # every numeric range, from NUMERIC_BOUNDS; below, only rules across options
-        if self.compile_mode not in COMPILE_MODES:
-            raise choice_error("--compile-mode", self.compile_mode, COMPILE_MODES)
-        if self.compile_mode != "default" and self.compile_backend != "inductor":
-            raise UserError(f"--compile-mode {self.compile_mode} needs --compile-backend inductor")
-        if self.compile_warmup and not self.compile:
-            raise UserError("--compile-warmup compiles every stage size before training: add --compile")
-        if self.crop_op not in CROP_OPS:
-            raise choice_error("--crop-op", self.crop_op, CROP_OPS)
-        for name, value, choices in (
-            ("amp", self.amp, AMP_MODES),
-            ("magnitude", self.magnitude or "linear", ("linear", "constant")),
-            ("objective", self.objective, OBJECTIVE_NAMES),
-            ("opt", self.opt, OPTIMIZERS),
-        ):
-            if value not in choices:
-                raise choice_error(flag_name(name), value, choices)
+        self._validate_numbers()  # every numeric range, from the fields' metadata
+        for section in SECTION_CLASSES:
+            section.check_section(self)  # each section's own rules (called on its class: every section has one)
         if (self.mixup > 0 or self.cutmix > 0) and self.batch_size % 2:
             raise UserError(f"Mixup/CutMix need an even --batch-size, got {self.batch_size}")
-        if self.objective == "mae":
-            self._validate_mae()
-        self._validate_model_kwargs()
-        if self.name is not None and (self.name in ("", ".", "..") or Path(self.name).name != self.name):
-            raise UserError(f"--name {self.name!r} must be a plain folder name (no '/', '.' or '..'); use --output for a path")
-        if self.resume and self.overwrite:
-            raise UserError("--resume continues a run and --overwrite replaces it: give one")
-        if self.keep_head and self.new_head:
-            raise UserError("--keep-head and --new-head contradict each other: give one")
-        self._validate_shrink_at()
         if self.batch_size % self.replay:
             raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
         if self.extra:
@@ -396,24 +462,12 @@ PRESETS: dict[str, dict[str, Any]] = {"paper": {}, "cpu": _CPU_PRESET, "vit-smal
 
 # Help text of every option, from the fields' metadata.
 HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(TrainConfig) if "help" in f.metadata}
+# Every numeric option's range, checked before any work (TrainConfig.validate); a test builds bad
+# values for every numeric field and expects each to have a range here.
+NUMERIC_BOUNDS: dict[str, Bound] = {f.name: f.metadata["bound"] for f in fields(TrainConfig) if f.metadata.get("bound") is not None}
 
-# The options by section, in the order of the fields: ``train --help`` groups its flags so.
-SECTIONS: dict[str, tuple[str, ...]] = {
-    "data": ("data", "data_root", "download", "preload", "preload_max_size", "skip_bad_images", "max_image_pixels", "val_split", "demo_per_class", "demo_val_per_class", "demo_image_size"),
-    "model": ("model", "pretrained", "init_from", "keep_head", "new_head", "drop_path", "patch_size", "model_kwargs", "objective"),
-    "curriculum": ("curriculum", "epochs", "final_size", "multiple_of", "etpp_family", "magnitude", "crop_op"),
-    "loader work that shrinks with B (docs/performance.md)": ("shrink_at", "reduced_decode", "replay", "crop_in_workers", "augment_at_size"),
-    "optimisation": ("batch_size", "lr", "base_lr", "base_batch_size", "weight_decay", "opt", "opt_betas", "warmup_epochs", "warmup_lr", "min_lr", "clip_grad", "layer_decay", "accum_steps"),
-    "augmentation and regularisation (classification)": (
-        "randaugment", "scale", "hflip", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob", "smoothing", "reprob", "crop_pct", "ema", "ema_decay",
-    ),
-    "masked-autoencoder pretraining (--objective mae)": ("mask_ratio", "decoder_dim", "decoder_depth", "decoder_heads", "norm_pix_loss", "knn_k", "knn_bank"),
-    "runtime": (
-        "amp", "device", "workers", "persistent_workers", "threads", "seed", "deterministic", "channels_last",
-        "compile", "compile_mode", "compile_backend", "compile_warmup", "preflight",
-    ),
-    "output": ("output", "name", "overwrite", "resume", "save_every", "snapshot_every", "safetensors", "tensorboard", "mlflow", "progress", "trace", "plot", "preset"),
-}  # fmt: skip
+# The options by section: ``train --help`` groups its flags so.
+SECTIONS: dict[str, tuple[str, ...]] = {section.TITLE: tuple(f.name for f in fields(section)) for section in SECTION_CLASSES}
 
 
 class FieldType(NamedTuple):

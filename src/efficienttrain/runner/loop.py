@@ -38,6 +38,7 @@ from .compute import compute_record, count_flops
 from .preflight import DrySteps
 from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
 from .records import EpochTimes, RunResult, build_summary, metrics_row
+from .rng import capture_rng, restore_rng
 from .state import EpochTally, RunState, check_resumable, make_checkpoint, make_snapshot, restore, weights_checksum
 
 __all__ = ["Trainer", "RunResult", "TrainingParts", "train", "weights_checksum", "ignore_stop_signals", "shutdown_loader_workers"]
@@ -375,9 +376,13 @@ class Trainer:
         if self._dry is not None:
             self._dry.check_recompiles(state.epoch)
         t1 = time.perf_counter()
+        rng_before = capture_rng()
         try:
             metrics, ema_metrics = self._evaluate_or_stop()
         except EvaluationStopped:  # the epoch's batches are kept; the resume evaluates, then goes on
+            # The checkpoint takes the generators as they were before the evaluation, whose draws
+            # (a loader's base seed) the resume makes again.
+            restore_rng(rng_before)
             state.step, state.epoch_elapsed, state.epoch_tally = parts.sampler.batches_in_epoch(state.epoch), epoch_train, tally.partial()
             self._save(state)
             return True
