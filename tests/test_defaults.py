@@ -20,3 +20,13 @@ def test_sane_learning_rates_do_not_warn():
 def test_an_explicit_lr_far_too_high_warns_too():
     warning = make_config({"data": "demo", "lr": 3.0}).lr_warning()
     assert warning is not None and "given by --lr" in warning
+
+
+def test_eval_batch_size_sets_the_validation_batches(tmp_path):
+    from efficienttrain.runner import Trainer
+
+    from .conftest import tiny_config
+
+    assert tiny_config(tmp_path, batch_size=16).resolved_eval_batch_size() == 32
+    trainer = Trainer(tiny_config(tmp_path, batch_size=16, eval_batch_size=7)).setup()
+    assert trainer.parts.val_loader.batch_size == 7

@@ -234,7 +234,7 @@ def _build_loaders(
     # between an uninterrupted and a resumed run, and would shift the global stream.
     train_loader = DataLoader(train_set, batch_sampler=sampler, generator=torch.Generator().manual_seed(cfg.seed), **common)
     val = data.val if runtime.world_size == 1 else Subset(data.val, list(range(runtime.rank, len(data.val), runtime.world_size)))
-    val_loader = DataLoader(val, batch_size=cfg.batch_size * 2, shuffle=False, generator=torch.Generator().manual_seed(cfg.seed), **common)
+    val_loader = DataLoader(val, batch_size=cfg.resolved_eval_batch_size(), shuffle=False, generator=torch.Generator().manual_seed(cfg.seed), **common)
     if workers > 0:
         track_loader(train_loader)
         track_loader(val_loader)

@@ -247,6 +247,7 @@ class RuntimeOptions:
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N")
     workers: int = _opt(-1, "data-loader workers (-1: one per spare core)", bound=Bound(-1, 1024))
     persistent_workers: bool = _opt(True, "keep data-loader workers alive across epochs")
+    eval_batch_size: Optional[int] = _opt(None, "batch size of evaluation (default: twice --batch-size; lower it when evaluation runs out of memory)", bound=Bound(1, 1_000_000))
     threads: Optional[int] = _opt(None, "torch CPU threads", bound=Bound(1, 4096))
     seed: int = _opt(0, "random seed", bound=Bound(0, 2**63 - 1))
     deterministic: bool = _opt(False, "use deterministic algorithms")
@@ -256,6 +257,10 @@ class RuntimeOptions:
     compile_backend: str = _opt("inductor", "torch.compile backend (aot_eager: trace without generating code, for debugging)")
     compile_warmup: bool = _opt(False, "with --compile: compile every stage size before the first epoch, so that no stage starts with a stall")
     preflight: bool = _opt(True, "before the first epoch, run one throw-away training step at the largest size (fail fast on out-of-memory, report peak memory per stage size)")
+
+    def resolved_eval_batch_size(self) -> int:
+        """Evaluation's batch size: ``eval_batch_size``, else twice ``batch_size`` (no gradients to keep)."""
+        return self.eval_batch_size or 2 * getattr(self, "batch_size", 1)
 
     def check_section(self) -> None:
         from ..compiling import COMPILE_MODES

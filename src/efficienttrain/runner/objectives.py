@@ -201,7 +201,7 @@ class MaskedAutoencoding(Objective):
             if cfg.knn_bank and cfg.knn_bank < n:
                 bank = Subset(bank, [int(i * n / cfg.knn_bank) for i in range(cfg.knn_bank)])
             # Every rank evaluates the whole split, so all ranks report the same numbers without a collective.
-            batch = cfg.batch_size * 2
+            batch = cfg.resolved_eval_batch_size()
             self._knn_loaders = (DataLoader(bank, batch_size=batch, num_workers=0), DataLoader(data.val, batch_size=batch, num_workers=0))
         return self._knn_loaders
 
