@@ -36,6 +36,7 @@ from .evaluate import EvaluationStopped
 from .logger import MetricsLogger, MlflowTracker, StepScalars, format_summary
 from .compute import compute_record, count_flops
 from .preflight import DrySteps
+from .objectives import EvalInputs
 from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
 from .records import EpochTimes, RunResult, build_summary, metrics_row
 from .rng import capture_rng, restore_rng
@@ -142,7 +143,11 @@ class Trainer:
             split (all ranks).
         """
         parts = self._parts()
-        return parts.objective.evaluate(model or parts.model, parts)
+        return parts.objective.evaluate(model or parts.model, self._eval_inputs())
+
+    def _eval_inputs(self) -> EvalInputs:
+        parts = self._parts()
+        return EvalInputs(parts.val_loader, parts.data, parts.runtime)
 
     def _evaluate_or_stop(self) -> tuple[dict[str, float], Optional[dict[str, float]]]:
         """The epoch's evaluations (the model's and the EMA's), given up at a stop signal in one process.
@@ -153,9 +158,10 @@ class Trainer:
         """
         parts = self._parts()
         should_stop = (lambda: self._stop_signal is not None) if parts.runtime.world_size == 1 else None
-        metrics = parts.objective.evaluate(parts.model, parts, should_stop)
+        inputs = self._eval_inputs()
+        metrics = parts.objective.evaluate(parts.model, inputs, should_stop)
         ema = parts.optim.ema
-        return metrics, parts.objective.evaluate(ema.module, parts, should_stop) if ema is not None else None
+        return metrics, parts.objective.evaluate(ema.module, inputs, should_stop) if ema is not None else None
 
     def _save(self, state: RunState) -> None:
         parts = self._parts()
@@ -296,7 +302,8 @@ class Trainer:
                 if batch is None:
                     break
                 settings = parts.sampler.settings(epoch, step)
-                stop = self.train_step(state, step, n_batches, batch[0], batch[1], settings, tally)
+                update = (step + 1) % self.cfg.accum_steps == 0 or step + 1 == n_batches  # the epoch's last batch always updates
+                stop = self.train_step(state, step, batch[0], batch[1], settings, tally, update=update)
                 tally.data_wait += waited
                 if self._logger is not None and self._logger.logs_steps:
                     scalars = StepScalars(tally.last_loss, parts.optim.current_lr, tally.last_size, settings.magnitude, waited)
@@ -310,19 +317,20 @@ class Trainer:
             progress.close()
         return tally
 
-    def train_step(self, state: RunState, step: int, n_batches: int, x: torch.Tensor, y: torch.Tensor, settings: Settings, tally: EpochTally) -> bool:
+    def train_step(self, state: RunState, step: int, x: torch.Tensor, y: torch.Tensor, settings: Settings, tally: EpochTally, *, update: bool = True) -> bool:
         """One training step on a batch: crop to ``settings.size``, forward, backward, and (every ``accum_steps``) an update.
 
         The loop calls it for every batch; :mod:`.probe` calls it to time steps exactly as a run takes them.
 
         Args:
             state: The run's state (its update count advances).
-            step: The batch's index in the epoch.
-            n_batches: Batches in the epoch (the last one always updates).
+            step: The batch's index in the epoch (for the trace).
             x: Images at the final size (or at ``settings.size`` when the workers crop).
             y: Targets.
             settings: The curriculum's settings for the batch.
             tally: The epoch's running totals.
+            update: Step the optimizer after this batch's backward (else accumulate, without
+                DDP's gradient sync).
 
         Returns:
             Whether any rank asked to stop.
@@ -339,8 +347,7 @@ class Trainer:
             tally.compile_time += self._dry.before_step(size)
         if objective.mixup is not None:
             x, y = objective.mixup(x, y)
-        sync = (step + 1) % cfg.accum_steps == 0 or step + 1 == n_batches
-        no_sync = parts.train_model.no_sync() if (runtime.world_size > 1 and not sync) else contextlib.nullcontext()
+        no_sync = parts.train_model.no_sync() if (runtime.world_size > 1 and not update) else contextlib.nullcontext()
         with no_sync:
             with runtime.autocast():
                 loss = objective.loss(parts.train_model, x, y)
@@ -352,7 +359,7 @@ class Trainer:
             if nonfinite:
                 raise RuntimeError(f"the loss became non-finite at epoch {state.epoch + 1}, step {step}; lower the learning rate or enable --clip-grad")
             parts.optim.backward(loss / cfg.accum_steps)
-        if sync:
+        if update:
             state.num_updates += 1
             parts.optim.step(parts.model, cfg.clip_grad, state.num_updates)
         self._trace({"epoch": state.epoch, "step": step, "size": size, "magnitude": settings.magnitude, "stage": settings.stage})

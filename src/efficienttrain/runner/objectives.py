@@ -19,15 +19,19 @@ rest:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
-from ..errors import UserError
+from ..data.datasets import DatasetPair
 from ..data.shrink import ShrinkPlan
+from ..errors import UserError
 from ..data.transforms import build_train_transform
 from ..models import check_model_sizes, constructor_kwargs, create_model
+from .distributed import Runtime
 from .evaluate import evaluate_classifier
 
 if TYPE_CHECKING:
@@ -35,6 +39,21 @@ if TYPE_CHECKING:
 
 __all__ = ["Objective", "Classification", "MaskedAutoencoding", "OBJECTIVES", "make_objective"]
 
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What an objective's evaluation reads.
+
+    Attributes:
+        val_loader: This rank's shard of the validation split, at the final size.
+        data: The datasets (MAE's k-NN monitor takes its bank from the training images).
+        runtime: Device, ranks and AMP.
+    """
+
+    val_loader: DataLoader
+    data: DatasetPair
+    runtime: Runtime
 
 class Objective:
     """Base class of training objectives (see the module docstring).
@@ -79,7 +98,7 @@ class Objective:
         """The training loss of a batch (called under autocast)."""
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, parts: Any, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, inputs: EvalInputs, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
         """Evaluate ``model``; the result has at least ``top1`` and ``loss`` (and ``top5`` if meaningful).
 
         Raises:
@@ -131,9 +150,9 @@ class Classification(Objective):
         assert self.criterion is not None, "setup() builds the criterion"
         return self.criterion(model(images).float(), targets)
 
-    def evaluate(self, model: nn.Module, parts: Any, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, inputs: EvalInputs, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
         return evaluate_classifier(
-            model, parts.val_loader, parts.runtime, parts.data.num_classes, channels_last=self.cfg.channels_last, should_stop=should_stop
+            model, inputs.val_loader, inputs.runtime, inputs.data.num_classes, channels_last=self.cfg.channels_last, should_stop=should_stop
         )
 
 
@@ -188,14 +207,14 @@ class MaskedAutoencoding(Objective):
     def loss(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return model(images)
 
-    def _loaders(self, parts: Any) -> tuple[Any, Any]:
+    def _loaders(self, inputs: EvalInputs) -> tuple[Any, Any]:
         """The k-NN bank (training images, eval transform, evenly spaced up to --knn-bank) and the queries."""
         if self._knn_loaders is None:
             from torch.utils.data import DataLoader, Subset
 
             from ..data.datasets import with_transform
 
-            data, cfg = parts.data, self.cfg
+            data, cfg = inputs.data, self.cfg
             bank = with_transform(data.train, getattr(data.val, "transform", None))
             n = len(bank)
             if cfg.knn_bank and cfg.knn_bank < n:
@@ -206,16 +225,16 @@ class MaskedAutoencoding(Objective):
         return self._knn_loaders
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, parts: Any, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, inputs: EvalInputs, should_stop: Optional[Callable[[], bool]] = None) -> dict[str, float]:
         from .evaluate import knn_accuracy, until_stopped
 
-        runtime = parts.runtime
+        runtime = inputs.runtime
         was_training = model.training
         model.eval()
-        bank, queries = self._loaders(parts)
+        bank, queries = self._loaders(inputs)
         try:
             with runtime.autocast():
-                metrics = knn_accuracy(model.encoder.features, bank, queries, runtime.device, parts.data.num_classes, k=self.cfg.knn_k, should_stop=should_stop)
+                metrics = knn_accuracy(model.encoder.features, bank, queries, runtime.device, inputs.data.num_classes, k=self.cfg.knn_k, should_stop=should_stop)
                 gen = torch.Generator(device=runtime.device).manual_seed(0)  # the same masks every epoch
                 losses = [float(model(images.to(runtime.device), generator=gen)) * len(images) for images, _ in until_stopped(queries, should_stop)]
         finally:

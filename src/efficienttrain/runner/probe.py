@@ -249,7 +249,7 @@ def _measure_rounds(trainer: Any, sizes: list[int], batches: int, warmup: int, r
         if b.use in ("loader", "warm"):
             times[b.size][1].extend([t1 - t0] if b.use == "loader" else [])
             continue
-        trainer.train_step(state, i, 10**9, xb, yb, settings[b.size], tally)
+        trainer.train_step(state, i, xb, yb, settings[b.size], tally, update=(i + 1) % trainer.cfg.accum_steps == 0)
         parts.runtime.synchronize()
         if b.use == "train":
             t2 = time.perf_counter()
