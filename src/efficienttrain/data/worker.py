@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from typing import Any, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
@@ -111,6 +112,8 @@ class CurriculumDataset(Dataset):
         expect_randaugment: bool = True,
         crop_op: Optional[str] = None,
     ) -> None:
+        if crop_op is not None:
+            warnings.warn("CurriculumDataset(crop_op=...) is deprecated (removed in 0.2.0); pass plan=ShrinkPlan(op=...)", DeprecationWarning, stacklevel=2)
         if plan is None:
             plan = ShrinkPlan(op=crop_op or "lowfreq")
         elif crop_op is not None and crop_op != plan.op:
