@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from efficienttrain.plots import plot_runs
-from efficienttrain.rundir import RunDir, Summary
+from efficienttrain.rundir import MetricsRow, RunDir, Summary
 
 from benchmarks import frontier as fit
 
@@ -50,7 +50,7 @@ class Run:
 
     name: str
     summary: Summary
-    history: list[dict[str, Any]]
+    history: list[MetricsRow]
     path: Path
 
     @property

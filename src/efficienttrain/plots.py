@@ -125,8 +125,8 @@ def plot_runs(run_dirs: Sequence[PathLike], path: PathLike, labels: Optional[Seq
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for i, run in enumerate(run_dirs):
         hist = read_history(Path(run))
-        minutes = [0.0] + [h["train_time"] / 60.0 for h in hist]
-        acc = [np.nan] + [h["top1"] for h in hist]
+        minutes = [0.0] + [h.train_time / 60.0 for h in hist]
+        acc = [np.nan] + [h.top1 for h in hist]
         label = labels[i] if labels else Path(run).name
         ax.plot(minutes, acc, marker="o", markersize=3, label=label, color=f"C{i}")
     ax.set_xlabel("training wall time (minutes)")

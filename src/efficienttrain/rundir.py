@@ -166,14 +166,14 @@ def export_safetensors(state_dict: dict[str, torch.Tensor], path: PathLike, meta
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata or {}))
 
 
-def read_history(run_dir: PathLike) -> list[dict[str, Any]]:
+def read_history(run_dir: PathLike) -> list["MetricsRow"]:
     """Read the per-epoch rows of a run directory's ``metrics.jsonl``.
 
     Args:
         run_dir: Run directory.
 
     Returns:
-        The rows, in order.
+        The rows, in order, as :class:`MetricsRow` (``row.top1``; ``row["top1"]`` also reads).
 
     Raises:
         FileNotFoundError: If the run has no metrics.
@@ -376,6 +376,23 @@ class MetricsRow:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         out.update(self.extra)
         return out
+
+    def __getitem__(self, key: str) -> Any:
+        """``row["top1"]``: a column by name, as the plain dicts of earlier versions read (``extra``'s keys too).
+
+        Raises:
+            KeyError: If the row has no such column.
+        """
+        if key != "extra" and key in self.__dataclass_fields__:
+            return getattr(self, key)
+        return self.extra[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A column by name, or ``default`` when the row has none."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MetricsRow":
@@ -816,8 +833,8 @@ class RunDir:
         summary = self.summary()
         return bool(summary and summary.completed)
 
-    def history(self) -> list[dict[str, Any]]:
-        """The per-epoch metric rows.
+    def history(self) -> list[MetricsRow]:
+        """The per-epoch metric rows, as the type the runner writes them from.
 
         Raises:
             FileNotFoundError: If the run has no metrics.
@@ -825,7 +842,7 @@ class RunDir:
         path = self.path / self.METRICS_JSONL
         if not path.is_file():
             raise FileNotFoundError(f"no metrics.jsonl in {self.path}; is it an efficienttrain run directory?")
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [MetricsRow.from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
     def weight_files(self) -> list[Path]:
         """The files an analysis across training reads: snapshots in epoch order, else the final weights.

@@ -140,18 +140,42 @@ def step_signature(cfg: "TrainConfig", parts: "TrainingParts") -> dict[str, int]
     }
 
 
+class SamplerPosition:
+    """The sampler's part of a checkpoint: the run's position (``state.epoch``, ``state.step``) with the sampler's seed."""
+
+    def __init__(self, sampler: Any, state: RunState) -> None:
+        self.sampler, self.state = sampler, state
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sampler.state_dict(self.state.epoch, self.state.step)
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        position = SamplerState.from_dict(saved)  # the loop positions the sampler itself each epoch
+        self.state.epoch, self.state.step = position.epoch, position.start_step
+
+
+def stateful_parts(model: nn.Module, sampler: Any, optim: Any, state: RunState) -> dict[str, Any]:
+    """Every part a checkpoint saves and a resume restores, by its key, in restoring order.
+
+    Each goes through ``state_dict()``/``load_state_dict()``. The optimisation's and the run's
+    states (:data:`SPREAD`) spread into the checkpoint's own keys, so the file format is the one
+    :class:`~efficienttrain.rundir.Checkpoint` names.
+    """
+    return {"model": model, "optim": optim, "rng": GlobalRng(), "sampler": SamplerPosition(sampler, state), "run": state}
+
+
+SPREAD = ("optim", "run")
+
+
 def make_checkpoint(cfg: "TrainConfig", parts: "TrainingParts", state: RunState, sessions: list[dict[str, Any]]) -> Checkpoint:
     """Everything an exact resume needs, at ``state``'s position."""
-    # Every stateful part by name, each through state_dict(); the optimisation's and the run's
-    # states spread into the checkpoint's own keys, so the file format is unchanged.
+    saved: dict[str, Any] = {}
+    for key, part in stateful_parts(parts.model, parts.sampler, parts.optim, state).items():
+        saved.update(part.state_dict() if key in SPREAD else {key: part.state_dict()})
     return Checkpoint(
         config=cfg.to_dict(),
         curriculum=parts.curriculum.to_dict(),
-        model=parts.model.state_dict(),
-        sampler=parts.sampler.state_dict(state.epoch, state.step),
-        rng=GlobalRng().state_dict(),
-        **parts.optim.state_dict(),
-        **state.state_dict(),
+        **saved,
         world_size=parts.runtime.world_size,
         final_size=parts.curriculum.final_size,
         num_classes=parts.data.num_classes,
@@ -227,11 +251,7 @@ def restore(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint) -> Run
         UserError: Where :func:`check_resumable` refuses the checkpoint.
     """
     check_resumable(cfg, parts, ckpt)
-    parts.model.load_state_dict(ckpt.model)
-    parts.optim.load_state_dict({name: getattr(ckpt, name) for name in parts.optim.STATE_KEYS})
-    GlobalRng().load_state_dict(ckpt.rng)
-    # The position is the sampler's record; the loop positions the sampler itself each epoch.
-    position = SamplerState.from_dict(ckpt.sampler)
-    run = RunState(position.epoch, position.start_step)
-    run.load_state_dict({name: getattr(ckpt, name) for name in RunState.STATE_KEYS})
+    run = RunState()
+    for key, part in stateful_parts(parts.model, parts.sampler, parts.optim, run).items():
+        part.load_state_dict({name: getattr(ckpt, name) for name in part.STATE_KEYS} if key in SPREAD else getattr(ckpt, key))
     return run
