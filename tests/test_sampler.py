@@ -194,3 +194,23 @@ def test_wrapping_a_subset():
     batches = list(DataLoader(ds, batch_sampler=sampler))
     assert len(batches) == 5 and batches[0][0].shape == (4, 3)
     assert sorted(int(i) for b in batches for i in b[1]) == list(range(0, 40, 2))  # the Subset got plain indices
+
+
+def test_a_ramp_that_leaves_the_recipes_magnitude_is_named():
+    """Issue 38: a recipe moved to EfficientTrain keeps its tuned magnitude; a ramp to another one is said."""
+    import warnings
+
+    from torchvision.transforms import Compose, RandAugment, ToTensor
+
+    from efficienttrain.data import DemoDataset
+
+    recipe = CurriculumDataset(DemoDataset("train", per_class=2, image_size=32, transform=build_train_transform(32, randaugment="rand-m6-mstd0.5-inc1")))
+    assert recipe.transforms.recipe_magnitude == 6
+    with pytest.warns(UserWarning, match="ramp ends at m=9, but your transform's RandAugment is m=6; build the curriculum with max_magnitude=6"):
+        CurriculumBatchSampler(recipe, efficienttrain(4, 32), batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CurriculumBatchSampler(recipe, efficienttrain(4, 32, max_magnitude=6), batch_size=4)  # the ramp ends at the recipe's
+    # torchvision's default RandAugment (bin 9 of 31) is m = 3 on timm's scale, as set_magnitude maps it.
+    tv = CurriculumDataset(DemoDataset("train", per_class=2, image_size=32, transform=Compose([RandAugment(), ToTensor()])))
+    assert tv.transforms.recipe_magnitude == pytest.approx(3.0)

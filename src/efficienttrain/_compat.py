@@ -93,6 +93,11 @@ def set_timm_op_magnitude(op: Any, magnitude: float) -> None:
     op.magnitude = float(magnitude)
 
 
+def timm_op_magnitude(op: Any) -> float:
+    """One timm ``AugmentOp``'s magnitude (the ``m`` of its config string until something sets it)."""
+    return float(op.magnitude)
+
+
 def _posterize_any_bits(img: Any, bits_to_keep: int, **_: Any) -> Any:
     from PIL import Image, ImageOps
 

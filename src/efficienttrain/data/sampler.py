@@ -95,6 +95,18 @@ def _sampler_plan(data_source: Union[Sized, int], plan: Optional[ShrinkPlan], cr
     return plan
 
 
+def _warn_if_the_ramp_leaves_the_recipe(data_source: Union[Sized, int], curriculum: Curriculum) -> None:
+    """Warn when the curriculum's RandAugment ramp ends at another magnitude than the recipe's transform has."""
+    recipe = data_source.transforms.recipe_magnitude if isinstance(data_source, CurriculumDataset) else None
+    if recipe is not None and abs(recipe - curriculum.max_magnitude) > 1e-6:
+        warnings.warn(
+            f"the curriculum's RandAugment ramp ends at m={curriculum.max_magnitude:g}, but your transform's RandAugment is m={recipe:g}; "
+            f"build the curriculum with max_magnitude={recipe:g} to keep your recipe's tuned magnitude",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 class CurriculumBatchSampler(Sampler[list[SampleKey]]):
     """Batch sampler that annotates each sample with its batch's curriculum settings.
 
@@ -144,6 +156,7 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
         replay: int = 1,
     ) -> None:
         plan = _sampler_plan(data_source, plan, crop_in_workers, replay)
+        _warn_if_the_ramp_leaves_the_recipe(data_source, curriculum)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if batch_size % plan.replay:

@@ -16,7 +16,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transf
 from timm.data.auto_augment import RandAugment as TimmRandAugment
 from torchvision.transforms import RandAugment as TorchvisionRandAugment
 
-from .._compat import compose_steps, crop_aspect_ratios, set_timm_op_magnitude, timm_randaugment_ops
+from .._compat import compose_steps, crop_aspect_ratios, set_timm_op_magnitude, timm_op_magnitude, timm_randaugment_ops
 from .decode import ReducedDecodeRandomResizedCrop, ShrinkToStage
 from ..curricula import DEFAULT_MAX_MAGNITUDE
 
@@ -222,6 +222,21 @@ def set_magnitude(transform: Any, magnitude: float) -> int:
     return len(found)
 
 
+def recipe_magnitude(randaugment: Any) -> float:
+    """The magnitude a RandAugment is set to, on timm's 0-10 scale (torchvision's bins mapped as :func:`set_magnitude` maps them).
+
+    Args:
+        randaugment: timm's or torchvision's ``RandAugment``.
+
+    Returns:
+        The magnitude (timm: its first op's; torchvision: ``magnitude / (num_magnitude_bins - 1) * 10``).
+    """
+    if isinstance(randaugment, TimmRandAugment):
+        ops = timm_randaugment_ops(randaugment)
+        return timm_op_magnitude(ops[0]) if ops else DEFAULT_MAX_MAGNITUDE
+    return 10.0 * randaugment.magnitude / max(randaugment.num_magnitude_bins - 1, 1)
+
+
 def randaugment_magnitude(config: Optional[str], default: float = DEFAULT_MAX_MAGNITUDE) -> float:
     """The magnitude ``m`` of a timm RandAugment config string (``rand-m9-mstd0.5-inc1`` -> 9).
 
@@ -273,6 +288,8 @@ class StageTransforms:
             )
         if expect_randaugment and not self.randaugments:
             warnings.warn("no RandAugment found in the training transform; the magnitude schedule has no effect", stacklevel=3)
+        # The recipe's own magnitude, read before any batch sets one: the ramp should end there.
+        self.recipe_magnitude: Optional[float] = recipe_magnitude(self.randaugments[0]) if self.randaugments else None
         self._magnitude: Optional[float] = None
         self._size: Optional[int] = None
 
