@@ -241,6 +241,37 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_shards(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "shards",
+        help="write an image folder as WebDataset shards (tar files with an index)",
+        description="Write SRC/train/<class>/<image> and the validation split as WebDataset shards under OUT/train/ and OUT/val/: "
+        "tar files of <key>.jpg, <key>.cls and <key>.json, and an index.json with the class names and each shard's sample count. "
+        "A stopped run resumes; unreadable images are named in the index and left out.",
+    )
+    p.add_argument("source", metavar="SRC", help="image folder with train/ and val/ (as --data takes it)")
+    p.add_argument("out", metavar="OUT", help="output folder (OUT/train, OUT/val)")
+    p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    p.add_argument("--max-side", type=int, default=None, help="shrink images whose longer side exceeds this, stored as JPEG (default: keep the sizes)")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality of re-encoded images (default 90)")
+    p.add_argument("--val-split", default="val", help="name of the validation folder in SRC")
+    p.add_argument("--max-image-pixels", type=int, default=None, help="images above this many pixels count as unreadable (default 64 MP)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
+    p.set_defaults(func=_cmd_shards)
+
+
+def _cmd_shards(args: argparse.Namespace) -> int:
+    from .data.shards import write_shards
+    from .limits import MAX_IMAGE_PIXELS
+
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    write_shards(
+        args.source, args.out, shard_size=args.shard_size, max_side=args.max_side, quality=args.quality, val_split=args.val_split,
+        max_pixels=args.max_image_pixels or MAX_IMAGE_PIXELS, progress=progress,
+    )  # fmt: skip
+    return 0
+
+
 def _add_make_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("make-demo-data", help="write the demo dataset as an ImageFolder", description="Write the built-in demo dataset to DIR/train/<class> and DIR/val/<class>.")
     p.add_argument("dir")
@@ -295,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_plot(sub)
     _add_make_demo(sub)
+    _add_shards(sub)
     for extra in ("search", "analyze"):
         try:
             module = __import__(f"efficienttrain.{'search' if extra == 'search' else 'analysis'}.cli", fromlist=["add_parser"])
