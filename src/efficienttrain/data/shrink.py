@@ -17,7 +17,7 @@ the plan:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..curricula import Settings
 from ..limits import CROP_OPS

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..curricula import Settings
 from ..data.sampler import SamplerState
-from ..errors import UserError, first_line
+from ..errors import UserError
 from ..rundir import Checkpoint, Snapshot
 from .rng import GlobalRng
 
