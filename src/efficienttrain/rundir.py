@@ -52,6 +52,7 @@ __all__ = [
     "export_safetensors",
     "read_weights_file",
     "read_history",
+    "remove_stale_temp_files",
     "checkpoint_epoch",
     "FORMAT_VERSION",
 ]
@@ -601,6 +602,14 @@ def read_weights_file(path: PathLike, *, header_only: bool = False) -> WeightsFi
 
 
 # -- the directory -----------------------------------------------------------------------------
+def remove_stale_temp_files(folder: Path) -> None:
+    """Remove the ``.NAME.tmp-PID`` files of :func:`atomic_write` whose writer is gone (a kill mid-write)."""
+    for tmp in folder.glob(".*.tmp-*"):
+        m = _TEMP_FILE.match(tmp.name)
+        if m and not _pid_alive(int(m.group(1))):
+            tmp.unlink(missing_ok=True)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -774,11 +783,7 @@ class RunDir:
             self.path.rmdir()
 
     def _remove_stale_temps(self) -> None:
-        """Remove ``.NAME.tmp-PID`` files whose writer is gone (a kill mid-write)."""
-        for tmp in self.path.glob(".*.tmp-*"):
-            m = _TEMP_FILE.match(tmp.name)
-            if m and not _pid_alive(int(m.group(1))):
-                tmp.unlink(missing_ok=True)
+        remove_stale_temp_files(self.path)
 
     # -- writing ------------------------------------------------------------------------------
     def append_trace(self, rank: int, record: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..errors import BadImageError, UserError
 from ..limits import MAX_IMAGE_PIXELS
-from ..rundir import atomic_write
+from ..rundir import atomic_write, remove_stale_temp_files
 from .datasets import CheckedImageFolder, load_image, validate_image_folder
 
 __all__ = ["ShardIndex", "write_shards", "FORMAT"]
@@ -144,7 +144,7 @@ def _write_split(samples: list[tuple[str, int]], root: Path, folder: Path, class
     """Write one split's shards (those not already complete) and its index."""
     _check_output(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_dead_temp_files(folder)
+    remove_stale_temp_files(folder)  # partial shards of a killed writer would fill the disk twice
     chunks = [samples[i : i + shard_size] for i in range(0, len(samples), shard_size)]
     bar = None
     if progress:
@@ -179,24 +179,6 @@ def _check_output(folder: Path) -> None:
         ShardIndex.read(folder)  # an index of another layout is refused, not replaced
 
 
-def _remove_dead_temp_files(folder: Path) -> None:
-    """Remove partial shards left by a writer that was killed (its pid no longer runs): they would fill the disk twice."""
-    for path in folder.glob(".shard-*.tmp-*"):
-        pid = path.name.rpartition(".tmp-")[2]
-        if pid.isdigit() and not _running(int(pid)):
-            path.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
 def _read_sidecar(path: Path) -> Optional[dict[str, Any]]:
     try:
         data = json.loads(path.read_text())
@@ -207,10 +189,9 @@ def _read_sidecar(path: Path) -> Optional[dict[str, Any]]:
 
 def _write_shard(path: Path, chunk: list[tuple[str, int]], first_key: int, root: Path, classes: list[str], enc: _Encoding) -> dict[str, Any]:
     """Write one tar (through a temporary file) and its sidecar; returns the sidecar's content."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     bad: list[str] = []
-    count = 0
-    try:
+
+    def write(tmp: Path) -> None:
         with tarfile.open(tmp, "w") as tar:
             for offset, (image_path, label) in enumerate(chunk):
                 relative = os.path.relpath(image_path, root)
@@ -225,10 +206,9 @@ def _write_shard(path: Path, chunk: list[tuple[str, int]], first_key: int, root:
                     info = tarfile.TarInfo(f"{key}.{suffix}")
                     info.size, info.mtime = len(payload), 0  # no clock in the bytes: a rerun writes the same file
                     tar.addfile(info, io.BytesIO(payload))
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
+    count = len(chunk) - len(bad)
     sidecar = {"samples": count, "bad_images": bad}
     _atomic_text(path.with_suffix(".json"), json.dumps(sidecar))
     return sidecar
