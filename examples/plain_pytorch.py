@@ -9,6 +9,11 @@ Run it (about half a minute on 2 CPU cores)::
     python examples/plain_pytorch.py
     python examples/plain_pytorch.py --epochs 6 --stop-after 3 --checkpoint run.pt   # interrupted ...
     python examples/plain_pytorch.py --epochs 6 --checkpoint run.pt --resume         # ... and resumed
+    python examples/plain_pytorch.py --shards OUT    # from WebDataset shards (efficienttrain shards DIR OUT)
+
+With ``--shards`` the stream takes the sampler's place: it is the loader's dataset, its workers
+form whole batches (``batch_size=None``), and it answers ``set_epoch``, ``settings`` and
+``state_dict`` as the sampler does.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, default=None, help="save the training state here after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs (to try --resume)")
+    p.add_argument("--shards", type=Path, default=None, help="train from WebDataset shards: a folder with train/ and val/ (from efficienttrain shards)")
     return p.parse_args(argv)
 
 
@@ -58,6 +64,31 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> floa
     return 100.0 * correct / max(total, 1)
 
 
+def demo_loaders(args: argparse.Namespace, curriculum: et.Curriculum) -> tuple[et.CurriculumBatchSampler, DataLoader, DataLoader, list[str]]:
+    """The demo data's loaders: a map-style dataset with the curriculum's batch sampler."""
+    train_data = et.DemoDataset(
+        "train", per_class=args.per_class, image_size=args.image_size, transform=et.build_train_transform(args.image_size)
+    )
+    train_set = et.CurriculumDataset(train_data)  # EfficientTrain: lets workers read the magnitude
+    sampler = et.CurriculumBatchSampler(train_set, curriculum, args.batch_size, seed=args.seed)  # EfficientTrain
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=args.workers, persistent_workers=args.workers > 0)
+    val_set = et.DemoDataset(
+        "val", per_class=args.val_per_class, image_size=args.image_size, transform=et.build_eval_transform(args.image_size, crop_pct=1.0)
+    )
+    return sampler, loader, DataLoader(val_set, batch_size=2 * args.batch_size), list(train_data.classes)
+
+
+def shard_loaders(args: argparse.Namespace, curriculum: et.Curriculum) -> tuple[et.CurriculumStream, DataLoader, DataLoader, list[str]]:
+    """Loaders of WebDataset shards: the stream forms whole batches in the workers."""
+    train = et.ShardSet.open(str(args.shards / "train"))
+    train.transform = et.build_train_transform(args.image_size)
+    stream = et.CurriculumStream(train, curriculum, args.batch_size, seed=args.seed, workers=args.workers)  # EfficientTrain
+    loader = DataLoader(stream, batch_size=None, num_workers=args.workers, persistent_workers=args.workers > 0)
+    val = et.ShardSet.open(str(args.shards / "val"))
+    val.transform = et.build_eval_transform(args.image_size, crop_pct=1.0)
+    return stream, loader, DataLoader(et.EvalStream(val), batch_size=2 * args.batch_size), train.classes
+
+
 def main(argv: Optional[Sequence[str]] = None) -> float:
     """Train through the curriculum and return the final validation top-1 (%)."""
     args = parse_args(argv)
@@ -69,18 +100,12 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
     curriculum = et.efficienttrain(args.epochs, args.image_size)  # EfficientTrain: Table 5, scaled
     print(curriculum)
 
-    train_data = et.DemoDataset(
-        "train", per_class=args.per_class, image_size=args.image_size, transform=et.build_train_transform(args.image_size)
-    )
-    train_set = et.CurriculumDataset(train_data)  # EfficientTrain: lets workers read the magnitude
-    sampler = et.CurriculumBatchSampler(train_set, curriculum, args.batch_size, seed=args.seed)  # EfficientTrain
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=args.workers, persistent_workers=args.workers > 0)
-    val_set = et.DemoDataset(
-        "val", per_class=args.val_per_class, image_size=args.image_size, transform=et.build_eval_transform(args.image_size, crop_pct=1.0)
-    )
-    val_loader = DataLoader(val_set, batch_size=2 * args.batch_size)
+    if args.shards is not None:
+        sampler, loader, val_loader, classes = shard_loaders(args, curriculum)
+    else:
+        sampler, loader, val_loader, classes = demo_loaders(args, curriculum)
 
-    model = et.create_model(args.model, num_classes=len(train_data.classes), img_size=args.image_size).to(device)
+    model = et.create_model(args.model, num_classes=len(classes), img_size=args.image_size).to(device)
     et.check_model_sizes(model, curriculum.sizes, final_size=args.image_size)  # fail now, not at the first size change
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     # One cosine schedule over every batch of the curriculum (sampler.total_steps), stepped per batch.
@@ -122,9 +147,9 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
             flush=True,
         )
         if args.checkpoint is not None:
-            # The next batch to train is batch 0 of the next epoch; a mid-epoch save would store
-            # {"epoch": epoch, "start_step": step + 1}.
-            position = {"epoch": epoch + 1, "start_step": 0, "seed": sampler.seed}
+            # EfficientTrain: the next batch to train is batch 0 of the next epoch; a mid-epoch
+            # save would store sampler.state_dict(epoch, step + 1).
+            position = sampler.state_dict(epoch + 1, 0)
             torch.save(
                 {
                     "model": model.state_dict(),

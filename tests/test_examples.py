@@ -42,6 +42,20 @@ def test_plain_pytorch_trains_and_resumes(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_plain_pytorch_trains_from_shards_and_resumes(tmp_path: Path) -> None:
+    from efficienttrain.data.shards import write_shards
+
+    from .conftest import make_image_folder
+
+    write_shards(make_image_folder(tmp_path / "src", classes=3, per_class=8, size=20), tmp_path / "shards", shard_size=5, log=lambda _m: None)
+    common = [*TINY, "--image-size", "16", "--batch-size", "8", "--shards", str(tmp_path / "shards"), "--checkpoint", str(tmp_path / "run.pt")]
+    first = run_example("plain_pytorch.py", *common, "--stop-after", "1", cwd=tmp_path)
+    assert "epoch 1/3  B=11" in first and "stopped after 1 epoch(s)" in first
+    second = run_example("plain_pytorch.py", *common, "--resume", cwd=tmp_path)
+    assert "at epoch 2, batch 0" in second and "epoch 3/3  B=16" in second and "final val top1" in second
+
+
+@pytest.mark.slow
 def test_lightning_example(tmp_path: Path) -> None:
     pytest.importorskip("lightning")
     out = run_example(

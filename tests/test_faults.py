@@ -54,15 +54,17 @@ def _keep_torch_threads():
     torch.set_num_threads(threads)
 
 
-def _train_argv(out: Path, *extra: str) -> list[str]:
+DEMO_DATA = ("--data", "demo", "--demo-per-class", "8", "--demo-val-per-class", "3", "--demo-image-size", "32")
+
+
+def _train_argv(out: Path, *extra: str, data: tuple[str, ...] = DEMO_DATA) -> list[str]:
     """The command line of a tiny CLI run (a second per epoch), as test_runner's.
 
     One thread: several of these processes share two cores, where idle OpenMP threads spinning
     would cost more than they bring (bit-identity needs the same thread count in every run anyway).
     """
     return [
-        sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "8",
-        "--demo-val-per-class", "3", "--demo-image-size", "32", "--model", "resnet10t", "--epochs", str(EPOCHS),
+        sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", *data, "--model", "resnet10t", "--epochs", str(EPOCHS),
         "--batch-size", "8", "--workers", "1", "--threads", "1", "--no-progress", "--deterministic", "--trace",
         "--output", str(out), *extra,
     ]  # fmt: skip
@@ -447,3 +449,40 @@ def test_dist_timeout_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv("EFFICIENTTRAIN_DIST_TIMEOUT_S", bad)
         with pytest.raises(ValueError, match="EFFICIENTTRAIN_DIST_TIMEOUT_S"):
             dist_timeout()
+
+
+@pytest.mark.slow
+def test_a_sigkill_on_a_stream_of_shards_resumes_to_the_uninterrupted_result(tmp_path):
+    """Training from WebDataset shards with two workers: a SIGKILL in epoch 2, then --resume, ends with the uninterrupted run's weights."""
+    from efficienttrain.data.shards import write_shards
+
+    from .conftest import make_image_folder
+
+    src = make_image_folder(tmp_path / "src", classes=3, per_class=20, size=40)
+    write_shards(src, tmp_path / "shards", shard_size=7, log=lambda _m: None)
+    steps = 60 // 8  # 7 batches per epoch
+
+    def argv(out: Path, *extra: str) -> list[str]:
+        return _train_argv(out, "--workers", "2", *extra, data=("--data", str(tmp_path / "shards"), "--final-size", "32"))
+
+    straight_out, out = tmp_path / "straight", tmp_path / "killed"
+    straight = _start(argv(straight_out), tmp_path / "straight.log")
+    proc = _start(argv(out), tmp_path / "killed.log")
+    try:
+        deadline = time.time() + PROGRESS_TIMEOUT_S
+        while _steps_done(_trace_records(out / "trace_rank0.jsonl"), steps) < steps + 3:  # epoch 2, step 3
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / "killed.log").read_text()[-3000:]
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        final = subprocess.run(argv(out, "--resume"), capture_output=True, text=True, timeout=600)
+        assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+        assert straight.wait(timeout=600) == 0, (tmp_path / "straight.log").read_text()[-3000:]
+    finally:
+        for p in (proc, straight):
+            if p.poll() is None:
+                _kill_group(p)
+    ours, reference = _final_checksum(out / "trace_rank0.jsonl"), _final_checksum(straight_out / "trace_rank0.jsonl")
+    assert len(reference) == 1 and ours == reference
+    assert metric_rows(out / RunDir.METRICS_JSONL) == metric_rows(straight_out / RunDir.METRICS_JSONL)

@@ -11,7 +11,8 @@ The main entry points:
   :func:`load_curriculum`, :func:`create_curriculum`;
 * the cost model: :func:`curriculum_cost`;
 * the drop-in pieces for your own loop: :class:`CurriculumDataset`, :class:`CurriculumBatchSampler`,
-  :func:`crop_batch`, :func:`set_epoch`, :func:`build_train_transform`;
+  :func:`crop_batch`, :func:`set_epoch`, :func:`build_train_transform`; for WebDataset shards,
+  :class:`ShardSet`, :class:`CurriculumStream` and :class:`EvalStream`;
 * ``torch.compile`` across stages: :func:`compile_for_curriculum`, and
   :func:`preserved_training_state` for throw-away steps (warm-up, memory checks);
 * the recipe runner: :func:`train`, :class:`Trainer`, :class:`TrainConfig`.
@@ -34,7 +35,8 @@ _WHERE: dict[str, str] = {
         ".curricula",
     ),
     **dict.fromkeys(
-        ("CurriculumBatchSampler", "CurriculumDataset", "DemoDataset", "ShrinkPlan", "build_eval_transform", "build_train_transform", "set_magnitude"), ".data"
+        ("CurriculumBatchSampler", "CurriculumDataset", "CurriculumStream", "DemoDataset", "EvalStream", "ShardSet", "ShrinkPlan", "build_eval_transform", "build_train_transform", "set_magnitude"),
+        ".data",
     ),
     "preserved_training_state": ".dryrun",
     "UserError": ".errors",
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .compiling import CompiledModel, compile_for_curriculum
     from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
     from .curricula import Curriculum, Settings, Stage, constant, create_curriculum, efficienttrain, efficienttrain_pp, linear, list_curricula, load_curriculum
-    from .data import CurriculumBatchSampler, CurriculumDataset, DemoDataset, ShrinkPlan, build_eval_transform, build_train_transform, set_magnitude
+    from .data import CurriculumBatchSampler, CurriculumDataset, CurriculumStream, DemoDataset, EvalStream, ShardSet, ShrinkPlan, build_eval_transform, build_train_transform, set_magnitude
     from .dryrun import preserved_training_state
     from .errors import UserError
     from .frequency import downsample, high_pass_filter, low_frequency_crop, low_frequency_crop_fft, low_frequency_crop_image, low_pass_filter, resize_to
@@ -86,6 +88,9 @@ __all__ = [
     "get_cost_function",
     "CurriculumBatchSampler",
     "CurriculumDataset",
+    "CurriculumStream",
+    "EvalStream",
+    "ShardSet",
     "ShrinkPlan",
     "compile_for_curriculum",
     "CompiledModel",

@@ -255,6 +255,7 @@ def _add_shards(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-side", type=int, default=None, help="shrink images whose longer side exceeds this, stored as JPEG (default: keep the sizes)")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of re-encoded images (default 90)")
     p.add_argument("--val-split", default="val", help="name of the validation folder in SRC")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffle that spreads each split's images across its shards (default 0)")
     p.add_argument("--max-image-pixels", type=int, default=None, help="images above this many pixels count as unreadable (default 64 MP)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
     p.set_defaults(func=_cmd_shards)
@@ -267,7 +268,7 @@ def _cmd_shards(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     write_shards(
         args.source, args.out, shard_size=args.shard_size, max_side=args.max_side, quality=args.quality, val_split=args.val_split,
-        max_pixels=args.max_image_pixels or MAX_IMAGE_PIXELS, progress=progress,
+        seed=args.seed, max_pixels=args.max_image_pixels or MAX_IMAGE_PIXELS, progress=progress,
     )  # fmt: skip
     return 0
 

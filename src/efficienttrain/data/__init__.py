@@ -1,4 +1,4 @@
-"""Data: datasets (ImageFolder, CIFAR, the demo set), transforms, and the curriculum-aware sampler."""
+"""Data: datasets (ImageFolder, CIFAR, the demo set, WebDataset shards), transforms, the curriculum-aware sampler and stream."""
 
 from typing import TYPE_CHECKING
 
@@ -8,7 +8,8 @@ from .._lazy import lazy_attributes
 _WHERE: dict[str, str] = {
     **dict.fromkeys(("DatasetPair", "build_datasets", "default_final_size", "load_image", "native_size", "validate_image_folder"), ".datasets"),
     **dict.fromkeys(("DEMO_CLASSES", "DemoDataset", "write_demo_dataset"), ".demo"),
-    **dict.fromkeys(("CurriculumBatchSampler", "SamplerState", "batch_keys"), ".sampler"),
+    **dict.fromkeys(("CurriculumBatchSampler", "CurriculumSchedule", "SamplerState", "batch_keys"), ".sampler"),
+    **dict.fromkeys(("CurriculumStream", "EvalStream", "ShardSet"), ".stream"),
     **dict.fromkeys(("CurriculumDataset", "SampleKey", "sample_seed", "replay_view"), ".worker"),
     **dict.fromkeys(("SHRINK_AT", "ShrinkPlan", "shrink_batch"), ".shrink"),
     **dict.fromkeys(("StageTransforms", "build_eval_transform", "build_train_transform", "find_randaugment", "randaugment_magnitude", "set_magnitude"), ".transforms"),
@@ -18,7 +19,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 if TYPE_CHECKING:  # pragma: no cover
     from .datasets import DatasetPair, build_datasets, default_final_size, load_image, native_size, validate_image_folder
     from .demo import DEMO_CLASSES, DemoDataset, write_demo_dataset
-    from .sampler import CurriculumBatchSampler, SamplerState, batch_keys
+    from .sampler import CurriculumBatchSampler, CurriculumSchedule, SamplerState, batch_keys
+    from .stream import CurriculumStream, EvalStream, ShardSet
     from .worker import CurriculumDataset, SampleKey, replay_view, sample_seed
     from .shrink import SHRINK_AT, ShrinkPlan, shrink_batch
     from .transforms import StageTransforms, build_eval_transform, build_train_transform, find_randaugment, randaugment_magnitude, set_magnitude
@@ -34,6 +36,10 @@ __all__ = [
     "DemoDataset",
     "write_demo_dataset",
     "CurriculumBatchSampler",
+    "CurriculumSchedule",
+    "CurriculumStream",
+    "EvalStream",
+    "ShardSet",
     "CurriculumDataset",
     "SampleKey",
     "SamplerState",

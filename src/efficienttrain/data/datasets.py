@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from ..errors import BadImageError, UserError, first_line
+from ..errors import BadImageError, UserError
 from ..limits import MAX_IMAGE_PIXELS
-from .decode import check_pixels, open_lazy, too_many_pixels
+from .decode import load_image, open_lazy
 from .demo import DemoDataset
+from .stream import ShardSet, holds_shards, is_shard_source
 
 __all__ = [
     "DatasetPair",
@@ -55,9 +57,9 @@ class DatasetPair:
     val: Dataset
     num_classes: int
     classes: list[str]
-    bad_images: Any = None  # the count (preloaded), or a shared array of per-image flags (decoded in workers)
+    bad_images: Any = None  # the count (preloaded), or a shared array of per-image flags (decoded in workers, from folders or shards)
     not_followed: list[str] = field(default_factory=list)  # links to folders or files already counted: reported, not followed
-    train_files: Optional[str] = None  # digest of an image folder's training files (see files_digest)
+    train_files: Optional[str] = None  # digest of an image folder's training files (files_digest), or of the shards (ShardSet.digest)
 
     def identity(self) -> dict[str, Any]:
         """What a resume compares to tell that the training data changed since the checkpoint.
@@ -71,7 +73,9 @@ class DatasetPair:
         """Distinct images skipped so far because they could not be decoded (each counts once)."""
         if self.bad_images is None:
             return 0
-        return int(self.bad_images) if isinstance(self.bad_images, int) else int(sum(self.bad_images))
+        if isinstance(self.bad_images, int):
+            return self.bad_images
+        return int(self.bad_images.sum()) if hasattr(self.bad_images, "sum") else int(sum(self.bad_images))
 
 
 def files_digest(root: Union[str, Path], samples: list[tuple[str, int]]) -> str:
@@ -139,38 +143,6 @@ def with_transform(dataset: Dataset, transform: Optional[Callable]) -> Dataset:
     out = copy.copy(dataset)
     out.transform = transform  # type: ignore[attr-defined]
     return out
-
-
-def load_image(path: str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: Optional[int] = None) -> Image.Image:
-    """Open an image as RGB, turning decode failures into a :class:`BadImageError`.
-
-    Args:
-        path: Image file.
-        max_pixels: The most pixels accepted, checked before decoding (:data:`~efficienttrain.limits.MAX_IMAGE_PIXELS`).
-        min_side: When given, a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 scale whose
-            sides stay at least this long (the caller shrinks it further): a large photo costs a
-            fraction of its full decode.
-
-    Returns:
-        The decoded RGB image.
-
-    Raises:
-        BadImageError: If the file is corrupt, truncated, not an image, or above ``max_pixels``.
-    """
-    try:
-        with open(path, "rb") as f:
-            img = Image.open(f)
-            check_pixels(img, path, max_pixels)
-            if min_side is not None and img.format == "JPEG":
-                img.draft("RGB", (min_side, min_side))  # Pillow keeps both sides >= the request
-            img.load()
-            return img.convert("RGB")
-    except BadImageError:
-        raise
-    except Image.DecompressionBombError:
-        raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
-        raise BadImageError(f"cannot decode image {path} ({first_line(err)}); replace or delete it, or pass --skip-bad-images") from None
 
 
 class CheckedImageFolder(ImageFolder):
@@ -392,6 +364,26 @@ def _cifar(name: str, root: Path, download: bool, train_tf: Callable, eval_tf: C
     return DatasetPair(train, val, len(classes), classes)
 
 
+def _shards(source: str, val_data: Optional[str], val_split: str, train_tf: Callable, eval_tf: Callable, skip_bad_images: bool) -> DatasetPair:
+    """Training and validation shards (:class:`~efficienttrain.data.stream.ShardSet`), checked against each other."""
+    root = Path(source).expanduser()
+    if root.is_dir() and not holds_shards(root):
+        if not (root / val_split).is_dir() and val_data is None:
+            raise UserError(f"{root} has no {val_split}/ folder of shards; write both splits with efficienttrain shards, or pass --val-data")
+        train, val = ShardSet.open(str(root / "train")), ShardSet.open(val_data or str(root / val_split))
+    elif val_data is None:
+        raise UserError("--data names training shards only: pass the validation shards with --val-data PATTERN (or a folder)")
+    else:
+        train, val = ShardSet.open(source), ShardSet.open(val_data)
+    named = not all(c == str(i) for i, c in enumerate(train.classes + val.classes[len(train.classes) :]))
+    if len(val.classes) > len(train.classes) or (named and val.classes != train.classes[: len(val.classes)]):
+        extra = [c for c in val.classes if c not in train.classes] or val.classes[len(train.classes) :]
+        raise UserError(f"the validation shards have classes the training shards lack ({', '.join(extra[:5])}); write both splits from one folder with efficienttrain shards")
+    train.transform, val.transform = train_tf, eval_tf
+    counter = torch.zeros(len(train), dtype=torch.int8).share_memory_() if skip_bad_images else None
+    return DatasetPair(train, val, len(train.classes), list(train.classes), bad_images=counter, train_files=train.digest())
+
+
 def dataset_stats(name: str) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
     """Normalisation mean and std for known datasets (``None``: use ImageNet's)."""
     return _CIFAR_MEAN_STD.get(name)
@@ -415,11 +407,14 @@ def build_datasets(
     progress: bool = False,
     lazy_decode: bool = False,
     max_image_pixels: int = MAX_IMAGE_PIXELS,
+    val_data: Optional[str] = None,
 ) -> DatasetPair:
     """Build the train and val datasets of a source.
 
     Args:
-        source: ``demo``, ``cifar10``, ``cifar100``, or an ImageFolder directory.
+        source: ``demo``, ``cifar10``, ``cifar100``, an ImageFolder directory, or WebDataset
+            shards: a folder with ``train/`` and ``val/`` folders of ``.tar`` files, or a brace
+            pattern of the training shards (then ``val_data`` names the validation shards).
         train_transform: Transform of the training split.
         eval_transform: Transform of the validation split.
         data_root: Where torchvision datasets live (default ``./data``).
@@ -434,6 +429,7 @@ def build_datasets(
         val_split: Name of the validation directory of an ImageFolder.
         progress: Show progress while preloading.
         max_image_pixels: The most pixels an image may have; above it, it is handled as a corrupt image.
+        val_data: The validation shards, when ``source`` is a pattern of training shards.
         lazy_decode: Hand the training transform lazily opened images (for a transform that
             decodes at reduced scale, :class:`~efficienttrain.data.decode.ReducedDecodeRandomResizedCrop`);
             image folders only, without ``preload``.
@@ -453,6 +449,10 @@ def build_datasets(
         return DatasetPair(train, val, len(train.classes), list(train.classes))
     if source in ("cifar10", "cifar100"):
         return _cifar(source, Path(data_root or "data"), download, train_transform, eval_transform)
+    if is_shard_source(source):
+        if preload or lazy_decode:
+            raise UserError("--preload and --reduced-decode read image folders; drop them to train from shards (pre-resize with efficienttrain shards --max-side)")
+        return _shards(source, val_data, val_split, train_transform, eval_transform, skip_bad_images)
     root = Path(source).expanduser()
     classes = validate_image_folder(root, val_split)
     checked = {"skip_bad_images": skip_bad_images, "max_pixels": max_image_pixels}

@@ -20,17 +20,18 @@ the loader does the same work in every stage. Both tools here are opt-in:
 
 from __future__ import annotations
 
+import io
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .._compat import set_crop_size
 from ..errors import BadImageError, first_line
 from ..frequency import low_frequency_crop_image
 from ..limits import MAX_IMAGE_PIXELS
 
-__all__ = ["ReducedDecodeRandomResizedCrop", "ShrinkToStage", "open_lazy", "RESAMPLE"]
+__all__ = ["ReducedDecodeRandomResizedCrop", "ShrinkToStage", "load_image", "open_lazy", "RESAMPLE"]
 
 # PIL filters of the resampling crop ops (``lowfreq`` is the spectral crop, not a filter).
 RESAMPLE = {
@@ -59,6 +60,41 @@ def too_many_pixels(path: str, size: str, max_pixels: int) -> BadImageError:
         f"image {path} is {size}, above the pixel limit of {max_pixels / 1e6:.0f} MP; shrink or delete it, "
         "raise --max-image-pixels (Pillow itself refuses more than 179 MP), or pass --skip-bad-images"
     )
+
+
+def load_image(path: Union[str, bytes], max_pixels: int = MAX_IMAGE_PIXELS, min_side: Optional[int] = None, *, name: Optional[str] = None) -> Image.Image:
+    """Open an image as RGB, turning decode failures into a :class:`BadImageError`.
+
+    Args:
+        path: Image file, or the encoded image itself (a sample read from a shard).
+        max_pixels: The most pixels accepted, checked before decoding (:data:`~efficienttrain.limits.MAX_IMAGE_PIXELS`).
+        min_side: When given, a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 scale whose
+            sides stay at least this long (the caller shrinks it further): a large photo costs a
+            fraction of its full decode.
+
+        name: What error messages call the image (default: ``path``; give it for bytes).
+
+    Returns:
+        The decoded RGB image.
+
+    Raises:
+        BadImageError: If the file is corrupt, truncated, not an image, or above ``max_pixels``.
+    """
+    source, path = path, name or (path if isinstance(path, str) else "an image in memory")
+    try:
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as f:
+            img = Image.open(f)
+            check_pixels(img, path, max_pixels)
+            if min_side is not None and img.format == "JPEG":
+                img.draft("RGB", (min_side, min_side))  # Pillow keeps both sides >= the request
+            img.load()
+            return img.convert("RGB")
+    except BadImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+        raise BadImageError(f"cannot decode image {path} ({first_line(err)}); replace or delete it, or pass --skip-bad-images") from None
 
 
 def open_lazy(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:

@@ -24,7 +24,7 @@ from ..curricula import Curriculum, Settings
 from .shrink import ShrinkPlan
 from .worker import CurriculumDataset, SampleKey, replay_view, sample_seed
 
-__all__ = ["SampleKey", "SamplerState", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "batch_keys", "replay_view"]
+__all__ = ["SampleKey", "SamplerState", "CurriculumSchedule", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "batch_keys", "replay_view"]
 
 @dataclass(frozen=True)
 class SamplerState:
@@ -74,6 +74,27 @@ def batch_keys(plan: ShrinkPlan, fresh: list[int], settings: Settings, *, seed: 
     return [SampleKey(int(i), settings.magnitude, settings.size, sample_seed(seed, epoch, int(i)), view) for i in fresh for view in range(uses)]
 
 
+def check_batch_size(batch_size: int, plan: ShrinkPlan) -> None:
+    """Refuse a batch size that is not positive, or not a multiple of the plan's replay.
+
+    Raises:
+        ValueError: Naming the problem.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if batch_size % plan.replay:
+        raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {plan.replay}")
+
+
+def replicas_and_rank(num_replicas: Optional[int], rank: Optional[int]) -> tuple[int, int]:
+    """The DDP world size and rank: those given, else the initialised process group's, else ``(1, 0)``."""
+    if num_replicas is None or rank is None:
+        dist_on = torch.distributed.is_available() and torch.distributed.is_initialized()
+        num_replicas = num_replicas or (torch.distributed.get_world_size() if dist_on else 1)
+        rank = rank if rank is not None else (torch.distributed.get_rank() if dist_on else 0)
+    return int(num_replicas), int(rank)
+
+
 def _sampler_plan(data_source: Union[Sized, int], plan: Optional[ShrinkPlan], crop_in_workers: bool, replay: int) -> ShrinkPlan:
     """The sampler's plan: the one given, else the dataset's (a CurriculumDataset carries the run's), else the default."""
     own = data_source.plan if isinstance(data_source, CurriculumDataset) else None
@@ -107,13 +128,124 @@ def _warn_if_the_ramp_leaves_the_recipe(data_source: Union[Sized, int], curricul
         )
 
 
-class CurriculumBatchSampler(Sampler[list[SampleKey]]):
+class CurriculumSchedule:
+    """The curriculum side of a training loader: its batches per epoch, each batch's settings, its position.
+
+    Both ways of feeding a run share it: :class:`CurriculumBatchSampler` (map-style data) and
+    :class:`~efficienttrain.data.stream.CurriculumStream` (streamed shards). The batch at position
+    ``step`` of epoch ``epoch`` gets ``curriculum(epoch + step / steps_per_epoch)``, which the
+    training loop recomputes with :meth:`settings` to shrink the batch on the device.
+
+    Args:
+        curriculum: The curriculum.
+        batch_size: Samples per batch on this rank.
+        steps_per_epoch: Full batches of an epoch on this rank.
+        drop_last: Whether the last incomplete batch of an epoch is dropped.
+        seed: Seed for the order and for the per-sample augmentation seeds.
+        plan: Where images shrink, and the replay.
+    """
+
+    def __init__(self, curriculum: Curriculum, batch_size: int, steps_per_epoch: int, *, drop_last: bool, seed: int, plan: ShrinkPlan) -> None:
+        self.curriculum = curriculum
+        self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.drop_last = drop_last
+        self.seed = seed
+        self.plan = plan
+        self.epoch = 0
+        self.start_step = 0
+
+    @property
+    def crop_in_workers(self) -> bool:
+        """Whether the workers shrink each image (the plan's place is not ``device``)."""
+        return self.plan.in_workers
+
+    @property
+    def replay(self) -> int:
+        """Uses of each loaded image below the final size."""
+        return self.plan.replay
+
+    def batches_in_epoch(self, epoch: int) -> int:
+        """Number of batches of ``epoch`` (the last epoch of a fractional curriculum is partial)."""
+        remaining = self.curriculum.epochs - epoch
+        if remaining >= 1 - 1e-9:
+            return self.steps_per_epoch
+        return max(1, math.ceil(remaining * self.steps_per_epoch - 1e-9))
+
+    @property
+    def total_steps(self) -> int:
+        """Batches over the whole curriculum (what a per-step LR schedule should span)."""
+        return sum(self.batches_in_epoch(e) for e in range(self.curriculum.num_epochs))
+
+    def progress(self, epoch: int, step: int) -> float:
+        """Training progress, in epochs, at batch ``step`` of ``epoch``."""
+        return epoch + step / self.steps_per_epoch
+
+    def settings(self, epoch: int, step: int) -> Settings:
+        """The curriculum settings of batch ``step`` of ``epoch`` (what the workers received)."""
+        return self.curriculum(self.progress(epoch, step))
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        """Select the epoch to iterate, optionally resuming at batch ``start_step``.
+
+        Args:
+            epoch: Epoch, from 0.
+            start_step: First batch to yield (to resume mid-epoch).
+        """
+        if not 0 <= start_step <= self.batches_in_epoch(epoch):
+            raise ValueError(f"start_step {start_step} is outside epoch {epoch} ({self.batches_in_epoch(epoch)} batches)")
+        self.epoch = int(epoch)
+        self.start_step = int(start_step)
+
+    def set_seed(self, seed: int) -> None:
+        """Change the seed of the order and of the augmentation (takes effect at the next iteration)."""
+        self.seed = int(seed)
+
+    def state_dict(self, epoch: Optional[int] = None, start_step: Optional[int] = None) -> dict[str, Any]:
+        """The position (a :class:`SamplerState` as a plain dict), or the given one with this schedule's seed.
+
+        Args:
+            epoch: Epoch to record instead of the current one (a checkpoint written after the
+                last batch of an epoch points at the next epoch).
+            start_step: Batch to record instead of the current start.
+
+        Returns:
+            ``{"epoch", "start_step", "seed"}``.
+        """
+        return SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed).to_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Move to a position saved by :meth:`state_dict` (and take its seed, when it records one)."""
+        position = SamplerState.from_dict(state)
+        if position.seed is not None:
+            self.set_seed(position.seed)
+        self.set_epoch(position.epoch, position.start_step)
+
+    def uses_per_image(self, epoch: int, step: int) -> int:
+        """How many times each loaded image is used in batch ``step`` of ``epoch`` (``replay`` or 1)."""
+        return self.plan.uses_per_image(self.settings(epoch, step).size, self.curriculum.final_size)
+
+    def fresh_in_step(self, epoch: int, step: int) -> int:
+        """Images loaded for batch ``step`` of ``epoch`` (``batch_size / uses``)."""
+        return self.batch_size // self.uses_per_image(epoch, step)
+
+    def distinct_in_epoch(self, epoch: int) -> int:
+        """Distinct images this rank loads in ``epoch`` (fewer than its samples when replaying)."""
+        return sum(self.fresh_in_step(epoch, step) for step in range(self.batches_in_epoch(epoch)))
+
+    def keys(self, fresh: list[int], epoch: int, step: int) -> list[SampleKey]:
+        """The keys of batch ``step`` of ``epoch``, whose freshly loaded indices are ``fresh`` (:func:`batch_keys`)."""
+        return batch_keys(self.plan, fresh, self.settings(epoch, step), seed=self.seed, epoch=epoch, final_size=self.curriculum.final_size)
+
+
+class CurriculumBatchSampler(CurriculumSchedule, Sampler[list[SampleKey]]):
     """Batch sampler that annotates each sample with its batch's curriculum settings.
 
     Shuffling and sharding use :class:`torch.utils.data.DistributedSampler` (with one replica
     when not distributed), so the order is a function of ``seed`` and the epoch. The batch at
     position ``step`` of epoch ``epoch`` gets ``curriculum(epoch + step / steps_per_epoch)``,
-    which the training loop recomputes with :meth:`settings` to crop the batch on the device.
+    which the training loop recomputes with :meth:`settings` to crop the batch on the device
+    (the schedule is :class:`CurriculumSchedule`'s).
 
     Args:
         data_source: The dataset (or its length).
@@ -157,123 +289,41 @@ class CurriculumBatchSampler(Sampler[list[SampleKey]]):
     ) -> None:
         plan = _sampler_plan(data_source, plan, crop_in_workers, replay)
         _warn_if_the_ramp_leaves_the_recipe(data_source, curriculum)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if batch_size % plan.replay:
-            raise ValueError(f"replay must be a positive divisor of the batch size {batch_size}, got {plan.replay}")
+        check_batch_size(batch_size, plan)
         n = data_source if isinstance(data_source, int) else len(data_source)
-        if num_replicas is None or rank is None:
-            dist_on = torch.distributed.is_available() and torch.distributed.is_initialized()
-            num_replicas = num_replicas or (torch.distributed.get_world_size() if dist_on else 1)
-            rank = rank if rank is not None else (torch.distributed.get_rank() if dist_on else 0)
+        num_replicas, rank = replicas_and_rank(num_replicas, rank)
         self.index_sampler = DistributedSampler(
             range(n), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
         )
         per_rank = len(self.index_sampler)
-        self.steps_per_epoch = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
-        if self.steps_per_epoch < 1:
+        steps = per_rank // batch_size if drop_last else math.ceil(per_rank / batch_size)
+        if steps < 1:
             raise ValueError(
                 f"{n} samples over {num_replicas} rank(s) do not fill one batch of {batch_size}; "
                 "lower the batch size or set drop_last=False"
             )
-        self.curriculum = curriculum
-        self.batch_size = batch_size
-        self.drop_last = drop_last
-        self.seed = seed
-        self.plan = plan
-        self.epoch = 0
-        self.start_step = 0
-
-    @property
-    def crop_in_workers(self) -> bool:
-        """Whether the workers shrink each image (the plan's place is not ``device``)."""
-        return self.plan.in_workers
-
-    @property
-    def replay(self) -> int:
-        """Uses of each loaded image below the final size."""
-        return self.plan.replay
-
-    # -- schedule ---------------------------------------------------------------------------
-    def batches_in_epoch(self, epoch: int) -> int:
-        """Number of batches of ``epoch`` (the last epoch of a fractional curriculum is partial)."""
-        remaining = self.curriculum.epochs - epoch
-        if remaining >= 1 - 1e-9:
-            return self.steps_per_epoch
-        return max(1, math.ceil(remaining * self.steps_per_epoch - 1e-9))
-
-    @property
-    def total_steps(self) -> int:
-        """Batches over the whole curriculum (what a per-step LR schedule should span)."""
-        return sum(self.batches_in_epoch(e) for e in range(self.curriculum.num_epochs))
-
-    def progress(self, epoch: int, step: int) -> float:
-        """Training progress, in epochs, at batch ``step`` of ``epoch``."""
-        return epoch + step / self.steps_per_epoch
-
-    def settings(self, epoch: int, step: int) -> Settings:
-        """The curriculum settings of batch ``step`` of ``epoch`` (what the workers received)."""
-        return self.curriculum(self.progress(epoch, step))
+        super().__init__(curriculum, batch_size, steps, drop_last=drop_last, seed=seed, plan=plan)
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
-        """Select the epoch to iterate, optionally resuming at batch ``start_step``.
-
-        Args:
-            epoch: Epoch, from 0.
-            start_step: First batch to yield (to resume mid-epoch).
-        """
-        if not 0 <= start_step <= self.batches_in_epoch(epoch):
-            raise ValueError(f"start_step {start_step} is outside epoch {epoch} ({self.batches_in_epoch(epoch)} batches)")
-        self.epoch = int(epoch)
-        self.start_step = int(start_step)
+        super().set_epoch(epoch, start_step)
         self.index_sampler.set_epoch(self.epoch)
 
     def set_seed(self, seed: int) -> None:
-        """Change the seed of the shuffling and of the augmentation (takes effect at the next iteration)."""
-        self.seed = int(seed)
+        super().set_seed(seed)
         self.index_sampler.seed = self.seed
-
-    def state_dict(self, epoch: Optional[int] = None, start_step: Optional[int] = None) -> dict[str, Any]:
-        """The sampler's position (a :class:`SamplerState` as a plain dict), or the given one with this sampler's seed.
-
-        Args:
-            epoch: Epoch to record instead of the current one (a checkpoint written after the
-                last batch of an epoch points at the next epoch).
-            start_step: Batch to record instead of the current start.
-
-        Returns:
-            ``{"epoch", "start_step", "seed"}``.
-        """
-        return SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed).to_dict()
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Move to a position saved by :meth:`state_dict` (and take its seed, when it records one)."""
-        position = SamplerState.from_dict(state)
-        if position.seed is not None:
-            self.set_seed(position.seed)
-        self.set_epoch(position.epoch, position.start_step)
-
-    def uses_per_image(self, epoch: int, step: int) -> int:
-        """How many times each loaded image is used in batch ``step`` of ``epoch`` (``replay`` or 1)."""
-        return self.plan.uses_per_image(self.settings(epoch, step).size, self.curriculum.final_size)
-
-    def distinct_in_epoch(self, epoch: int) -> int:
-        """Distinct images this rank loads in ``epoch`` (fewer than its samples when replaying)."""
-        return sum(self.batch_size // self.uses_per_image(epoch, step) for step in range(self.batches_in_epoch(epoch)))
 
     # -- iteration --------------------------------------------------------------------------
     def __iter__(self) -> Iterator[list[SampleKey]]:
         epoch = self.epoch
         indices = list(self.index_sampler)
         # Batches that replay take fewer fresh indices; position the cursor for a resumed start.
-        cursor = sum(self.batch_size // self.uses_per_image(epoch, step) for step in range(self.start_step))
+        cursor = sum(self.fresh_in_step(epoch, step) for step in range(self.start_step))
         for step in range(self.start_step, self.batches_in_epoch(epoch)):
-            uses = self.uses_per_image(epoch, step)
-            chunk = indices[cursor : cursor + self.batch_size // uses]
+            chunk = indices[cursor : cursor + self.fresh_in_step(epoch, step)]
             cursor += len(chunk)
             if not chunk:
                 break
-            yield batch_keys(self.plan, chunk, self.settings(epoch, step), seed=self.seed, epoch=epoch, final_size=self.curriculum.final_size)
+            yield self.keys(chunk, epoch, step)
 
     def __len__(self) -> int:
         return self.batches_in_epoch(self.epoch) - self.start_step

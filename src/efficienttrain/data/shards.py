@@ -8,7 +8,10 @@ split and the class name). Beside the shards, ``index.json`` records the class n
 shard's sample count and the images that could not be read, so a reader knows an epoch's length
 without opening a tar.
 
-The split into shards is a pure function of the sorted file list and the shard size, and each
+Samples are shuffled across the shards (a seeded permutation of the sorted file list): a reader
+streams shards in order and can only mix samples within a buffer, so class-sorted shards would
+give batches of one class. The split into shards is a pure function of the sorted file list, the
+seed and the shard size, and each
 shard is written through a temporary file and renamed, with a sidecar ``shard-NNNNNN.json`` that
 records its count: a run that is stopped resumes where it was and writes the same shards. Images
 that cannot be read (corrupt, or above the pixel limit) are named in the index and left out.
@@ -19,8 +22,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -29,55 +33,12 @@ from PIL import Image
 from ..errors import BadImageError, UserError
 from ..limits import MAX_IMAGE_PIXELS
 from ..rundir import atomic_write, remove_stale_temp_files
-from .datasets import CheckedImageFolder, load_image, validate_image_folder
+from .datasets import CheckedImageFolder, validate_image_folder
+from .decode import load_image
+from .stream import FORMAT, INDEX, ShardIndex
 
 __all__ = ["ShardIndex", "write_shards", "FORMAT"]
 
-FORMAT = "efficienttrain-shards/1"
-INDEX = "index.json"
-
-
-@dataclass
-class ShardIndex:
-    """``OUT/<split>/index.json``: what a reader needs before opening a shard.
-
-    Attributes:
-        classes: Class names, by label index.
-        shards: ``{"name", "samples"}`` for every shard, in order.
-        bad_images: Source paths (relative to the split) left out because they could not be read.
-        max_side: The longest side images were shrunk to (``None``: the original sizes).
-        format: The layout's name and version.
-    """
-
-    classes: list[str]
-    shards: list[dict[str, Any]] = field(default_factory=list)
-    bad_images: list[str] = field(default_factory=list)
-    max_side: Optional[int] = None
-    format: str = FORMAT
-
-    @property
-    def samples(self) -> int:
-        """Samples over all shards (an epoch's length)."""
-        return sum(int(s["samples"]) for s in self.shards)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "classes": self.classes, "samples": self.samples, "shards": self.shards, "bad_images": self.bad_images, "max_side": self.max_side}
-
-    @classmethod
-    def read(cls, folder: Union[str, Path]) -> "ShardIndex":
-        """Read a split's index.
-
-        Raises:
-            UserError: If the folder has no index of this layout.
-        """
-        path = Path(folder) / INDEX
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            raise UserError(f"no readable shard index at {path}; write the shards with: efficienttrain shards SRC OUT") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise UserError(f"{path} is not an index of efficienttrain shards ({FORMAT})")
-        return cls(list(data["classes"]), list(data["shards"]), list(data.get("bad_images") or []), data.get("max_side"))
 
 
 def write_shards(
@@ -89,6 +50,7 @@ def write_shards(
     quality: int = 90,
     val_split: str = "val",
     splits: Sequence[str] = ("train", "val"),
+    seed: int = 0,
     max_pixels: int = MAX_IMAGE_PIXELS,
     progress: bool = False,
     log: Callable[[str], None] = print,
@@ -103,6 +65,7 @@ def write_shards(
         quality: JPEG quality of images that are re-encoded (shrunk, or not JPEG to begin with).
         val_split: Name of the validation folder in ``source``.
         splits: Which splits to write (``train``, ``val``).
+        seed: Seed of the permutation that spreads each split's images across its shards.
         max_pixels: Images above this many pixels count as unreadable.
         progress: Show a progress bar per split.
         log: Receives one line per split.
@@ -125,7 +88,8 @@ def write_shards(
         folder = CheckedImageFolder(str(source / (val_split if split == "val" else split)))
         remap = {i: classes.index(name) for name, i in folder.class_to_idx.items()}
         samples = [(p, remap[t]) for p, t in folder.samples]
-        written[split] = _write_split(samples, Path(folder.root), out / split, classes, _Encoding(max_side, quality, max_pixels), shard_size, progress)
+        random.Random(seed).shuffle(samples)
+        written[split] = _write_split(samples, Path(folder.root), out / split, classes, _Encoding(max_side, quality, max_pixels, seed), shard_size, progress)
         index = written[split]
         log(f"{split}: {index.samples} images in {len(index.shards)} shards under {out / split}" + (f"; {len(index.bad_images)} unreadable, left out (listed in {INDEX})" if index.bad_images else ""))
     return written
@@ -133,11 +97,16 @@ def write_shards(
 
 @dataclass(frozen=True)
 class _Encoding:
-    """How images are stored: shrunk to ``max_side`` (or not), the JPEG quality of re-encoded ones, the pixel limit."""
+    """How images are stored: shrunk to ``max_side`` (or not), the JPEG quality of re-encoded ones, the pixel limit, the shuffle's seed."""
 
     max_side: Optional[int]
     quality: int
     max_pixels: int
+    seed: int
+
+    def record(self) -> dict[str, Any]:
+        """What a shard's sidecar records, so that a rerun with other options rewrites it."""
+        return {"max_side": self.max_side, "quality": self.quality, "max_pixels": self.max_pixels, "seed": self.seed}
 
 
 def _write_split(samples: list[tuple[str, int]], root: Path, folder: Path, classes: list[str], enc: _Encoding, shard_size: int, progress: bool) -> ShardIndex:
@@ -151,10 +120,10 @@ def _write_split(samples: list[tuple[str, int]], root: Path, folder: Path, class
         from tqdm import tqdm
 
         bar = tqdm(total=len(samples), desc=f"sharding {folder.name}", unit="img")
-    index = ShardIndex(classes, max_side=enc.max_side)
+    index = ShardIndex(classes, max_side=enc.max_side, shuffle_seed=enc.seed)
     for n, chunk in enumerate(chunks):
         name = f"shard-{n:06d}"
-        done = _read_sidecar(folder / f"{name}.json")
+        done = _read_sidecar(folder / f"{name}.json", enc)
         if done is None or not (folder / f"{name}.tar").is_file():
             done = _write_shard(folder / f"{name}.tar", chunk, n * shard_size, root, classes, enc)
         index.shards.append({"name": f"{name}.tar", "samples": done["samples"]})
@@ -179,10 +148,11 @@ def _check_output(folder: Path) -> None:
         ShardIndex.read(folder)  # an index of another layout is refused, not replaced
 
 
-def _read_sidecar(path: Path) -> Optional[dict[str, Any]]:
+def _read_sidecar(path: Path, enc: _Encoding) -> Optional[dict[str, Any]]:
+    """A finished shard's record, if it was written with this encoding (else the shard is written again)."""
     try:
         data = json.loads(path.read_text())
-        return data if isinstance(data, dict) and "samples" in data else None
+        return data if isinstance(data, dict) and "samples" in data and data.get("encoding") == enc.record() else None
     except (OSError, ValueError):
         return None
 
@@ -209,7 +179,7 @@ def _write_shard(path: Path, chunk: list[tuple[str, int]], first_key: int, root:
 
     atomic_write(path, write)
     count = len(chunk) - len(bad)
-    sidecar = {"samples": count, "bad_images": bad}
+    sidecar = {"samples": count, "bad_images": bad, "encoding": enc.record()}
     _atomic_text(path.with_suffix(".json"), json.dumps(sidecar))
     return sidecar
 

@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader, Subset
 from ..compiling import CompiledModel, compile_for_curriculum
 from ..curricula import Curriculum, create_curriculum, is_curriculum_file
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
-from ..data.sampler import CurriculumBatchSampler
+from ..data.sampler import CurriculumBatchSampler, CurriculumSchedule
+from ..data.stream import CurriculumStream, EvalStream, ShardSet
 from ..data.shrink import ShrinkPlan
 from ..data.worker import CurriculumDataset
 from ..data.transforms import build_eval_transform, randaugment_magnitude
@@ -49,7 +50,8 @@ class TrainingParts:
         objective: What is optimised and how it is evaluated.
         model: The model (unwrapped).
         train_model: The model the steps call (``model`` under DDP's wrapper when distributed).
-        sampler: The curriculum sampler of the training loader.
+        sampler: The training loader's schedule: its batch sampler (map-style data), or the
+            stream itself (shards); either gives each batch's settings and the position.
         train_loader: The training loader.
         val_loader: The validation loader (this rank's shard).
         optim: Optimizer, schedule, EMA and grad scaler.
@@ -66,7 +68,7 @@ class TrainingParts:
     objective: Objective
     model: nn.Module
     train_model: nn.Module
-    sampler: CurriculumBatchSampler
+    sampler: CurriculumSchedule
     train_loader: DataLoader
     val_loader: DataLoader
     optim: Optimisation
@@ -186,7 +188,10 @@ def _build_data(
         progress=progress,
         lazy_decode=plan.reduced_decode,
         max_image_pixels=cfg.max_image_pixels,
+        val_data=cfg.val_data,
     )
+    if isinstance(data.train, ShardSet) and not objective.uses_magnitude:
+        raise UserError("--objective mae reads map-style data (its k-NN monitor indexes the training images); train it from an image folder")
     if data.not_followed and runtime.is_main:
         shown = ", ".join(data.not_followed[:3]) + (f" and {len(data.not_followed) - 3} more" if len(data.not_followed) > 3 else "")
         log(f"note: not followed, already counted once (a link loop, or a link into another class): {shown}")
@@ -219,23 +224,40 @@ def _build_model(
 
 def _build_loaders(
     cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, plan: ShrinkPlan, runtime: Runtime, uses_magnitude: bool
-) -> tuple[CurriculumBatchSampler, DataLoader, DataLoader]:
+) -> tuple[CurriculumSchedule, DataLoader, DataLoader]:
     workers = cfg.resolved_workers()
-    train_set = CurriculumDataset(data.train, plan=plan, expect_randaugment=uses_magnitude)
-    sampler = CurriculumBatchSampler(
-        train_set, curriculum, cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
-        num_replicas=runtime.world_size, rank=runtime.rank,
-    )  # fmt: skip
     common: dict[str, Any] = {"num_workers": workers, "pin_memory": runtime.device.type == "cuda"}
     if workers > 0:
         common.update(persistent_workers=cfg.persistent_workers, worker_init_fn=ignore_stop_signals)
     # Private generators keep the loaders from drawing their workers' base seed from the global
     # RNG: with persistent workers that draw happens once per run, at a point that differs
     # between an uninterrupted and a resumed run, and would shift the global stream.
-    train_loader = DataLoader(train_set, batch_sampler=sampler, generator=torch.Generator().manual_seed(cfg.seed), **common)
-    val = data.val if runtime.world_size == 1 else Subset(data.val, list(range(runtime.rank, len(data.val), runtime.world_size)))
-    val_loader = DataLoader(val, batch_size=cfg.resolved_eval_batch_size(), shuffle=False, generator=torch.Generator().manual_seed(cfg.seed), **common)
+    private = {"generator": torch.Generator().manual_seed(cfg.seed), **common}
+    if isinstance(data.train, ShardSet):
+        sampler, train_loader, val_loader = _stream_loaders(cfg, data, curriculum, plan, runtime, uses_magnitude, private)
+    else:
+        train_set = CurriculumDataset(data.train, plan=plan, expect_randaugment=uses_magnitude)
+        sampler = CurriculumBatchSampler(
+            train_set, curriculum, cfg.batch_size, shuffle=True, drop_last=True, seed=cfg.seed,
+            num_replicas=runtime.world_size, rank=runtime.rank,
+        )  # fmt: skip
+        train_loader = DataLoader(train_set, batch_sampler=sampler, **private)
+        val = data.val if runtime.world_size == 1 else Subset(data.val, list(range(runtime.rank, len(data.val), runtime.world_size)))
+        val_loader = DataLoader(val, batch_size=cfg.resolved_eval_batch_size(), shuffle=False, **private)
     if workers > 0:
         track_loader(train_loader)
         track_loader(val_loader)
     return sampler, train_loader, val_loader
+
+
+def _stream_loaders(
+    cfg: TrainConfig, data: DatasetPair, curriculum: Curriculum, plan: ShrinkPlan, runtime: Runtime, uses_magnitude: bool, loader_args: dict[str, Any]
+) -> tuple[CurriculumStream, DataLoader, DataLoader]:
+    """Loaders of streamed shards: the workers form whole batches (``batch_size=None``), see :mod:`efficienttrain.data.stream`."""
+    stream = CurriculumStream(
+        data.train, curriculum, cfg.batch_size, plan=plan, seed=cfg.seed, num_replicas=runtime.world_size, rank=runtime.rank,
+        workers=cfg.resolved_workers(), shuffle_buffer=cfg.shuffle_buffer, skip_bad_images=cfg.skip_bad_images,
+        max_pixels=cfg.max_image_pixels, expect_randaugment=uses_magnitude, bad_counter=data.bad_images,
+    )  # fmt: skip
+    val = EvalStream(data.val, runtime.world_size, runtime.rank, skip_bad_images=cfg.skip_bad_images, max_pixels=cfg.max_image_pixels)
+    return stream, DataLoader(stream, batch_size=None, **loader_args), DataLoader(val, batch_size=cfg.resolved_eval_batch_size(), **loader_args)

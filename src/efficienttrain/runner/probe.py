@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, IterableDataset, Sampler
 
 from ..curricula import Curriculum, Settings
 from ..data.sampler import batch_keys
 from ..data.worker import SampleKey
 from ..data.shrink import ShrinkPlan
+from ..errors import UserError
 from .config import TrainConfig
 from .distributed import ignore_stop_signals
 from .state import EpochTally, RunState
@@ -194,6 +195,8 @@ def _loader(trainer: Any, settings: list[Settings]) -> DataLoader:
     """The run's dataset and workers, fed one batch per entry of ``settings``."""
     cfg = trainer.cfg
     dataset = trainer.parts.train_loader.dataset
+    if isinstance(dataset, IterableDataset):
+        raise UserError("efficienttrain probe reads map-style data; probe the image folder the shards were written from")
     run_sampler = trainer.parts.sampler
     sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, trainer.parts.plan, run_sampler.curriculum.final_size, cfg.seed)
     workers = cfg.resolved_workers()

@@ -152,6 +152,8 @@ class SamplerPosition:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         position = SamplerState.from_dict(saved)  # the loop positions the sampler itself each epoch
         self.state.epoch, self.state.step = position.epoch, position.start_step
+        if saved.get("lanes"):  # a stream's order depends on its lanes (data/stream.py)
+            self.sampler.lanes = int(saved["lanes"])
 
 
 def stateful_parts(model: nn.Module, sampler: Any, optim: Any, state: RunState) -> dict[str, Any]:
