@@ -266,3 +266,34 @@ def test_a_corrupt_image_in_a_shard_stops_with_its_name_or_is_skipped_and_counte
     assert main(_cli_train(tmp_path, str(folder), "--skip-bad-images", "--overwrite")) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["bad_images"] == 1
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_train_from_shards_to_identical_weights(tmp_path):
+    """torchrun with 2 nodes x 1 process on localhost (c10d rendezvous on 127.0.0.1), on shards: both ranks end with the same weights."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import free_port
+
+    data = _shards(tmp_path, per_class=12, shard_size=5)
+    port, out = free_port(), tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def node() -> subprocess.Popen:
+        argv = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+                "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes", "-m", "efficienttrain", "train", "--preset", "cpu",
+                "--data", str(data), "--final-size", "32", "--model", "resnet10t", "--epochs", "2", "--batch-size", "4", "--workers", "1",
+                "--threads", "1", "--no-progress", "--trace", "--output", str(out)]  # fmt: skip
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+    nodes = [node(), node()]
+    logs = [p.communicate(timeout=600)[0] for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    traces = []
+    for rank in (0, 1):
+        lines = [json.loads(line) for line in (out / f"trace_rank{rank}.jsonl").read_text().splitlines()]
+        traces.append(([(r["epoch"], r["step"], r["size"], r["magnitude"]) for r in lines if "step" in r], [r["final_weights_sha256"] for r in lines if "final_weights_sha256" in r]))
+    assert traces[0][0] == traces[1][0] and len(traces[0][0]) == 2 * (36 // 2 // 4)
+    assert len(traces[0][1]) == 1 and traces[0][1] == traces[1][1]
