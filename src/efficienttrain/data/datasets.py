@@ -27,6 +27,7 @@ from ..errors import BadImageError, UserError
 from ..limits import MAX_IMAGE_PIXELS
 from .decode import load_image, open_lazy
 from .demo import DemoDataset
+from .hf import HFImageDataset, is_hf_source, open_hf_splits
 from .stream import ShardSet, holds_shards, is_shard_source
 
 __all__ = [
@@ -384,6 +385,31 @@ def _shards(source: str, val_data: Optional[str], val_split: str, train_tf: Call
     return DatasetPair(train, val, len(train.classes), list(train.classes), bad_images=counter, train_files=train.digest())
 
 
+def _hf(source: str, val_data: Optional[str], val_split: str, train_tf: Callable, eval_tf: Callable, skip_bad_images: bool, max_pixels: int) -> DatasetPair:
+    """A Hugging Face dataset's splits (:class:`~efficienttrain.data.hf.HFImageDataset`), checked against each other."""
+    train_table, val_table = open_hf_splits(source, val_split, val_data)
+    checked = {"skip_bad_images": skip_bad_images, "max_pixels": max_pixels}
+    train = HFImageDataset(train_table, train_tf, name=f"the training split of {source}", **checked)
+    val = HFImageDataset(val_table, eval_tf, name=f"the validation split of {val_data or source}", **checked)
+    classes = train.classes or [str(i) for i in range(max(train.labels()) + 1)]
+    if val.classes and val.classes != classes or max(val.labels(), default=0) >= len(classes):
+        raise UserError(f"the validation split's classes differ from the training split's ({len(val.classes or [])} against {len(classes)}); use splits of one dataset")
+    counter = multiprocessing.Array("b", len(train) + len(val), lock=False) if skip_bad_images else None
+    train.counter = counter
+    val.counter = None if counter is None else _Offset(counter, len(train))
+    return DatasetPair(train, val, len(classes), classes, bad_images=counter, train_files=train.digest())
+
+
+class _Offset:
+    """Item assignment into a shared flag array from an offset (the validation split's part of the counter)."""
+
+    def __init__(self, array: Any, offset: int) -> None:
+        self.array, self.offset = array, offset
+
+    def __setitem__(self, index: int, value: int) -> None:
+        self.array[self.offset + index] = value
+
+
 def dataset_stats(name: str) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
     """Normalisation mean and std for known datasets (``None``: use ImageNet's)."""
     return _CIFAR_MEAN_STD.get(name)
@@ -453,6 +479,10 @@ def build_datasets(
         if preload or lazy_decode:
             raise UserError("--preload and --reduced-decode read image folders; drop them to train from shards (pre-resize with efficienttrain shards --max-side)")
         return _shards(source, val_data, val_split, train_transform, eval_transform, skip_bad_images)
+    if is_hf_source(source):
+        if preload or lazy_decode:
+            raise UserError("--preload and --reduced-decode read image folders; drop them to train from a Hugging Face dataset")
+        return _hf(source, val_data, val_split, train_transform, eval_transform, skip_bad_images, max_image_pixels)
     root = Path(source).expanduser()
     classes = validate_image_folder(root, val_split)
     checked = {"skip_bad_images": skip_bad_images, "max_pixels": max_image_pixels}

@@ -69,8 +69,8 @@ class DataOptions:
 
     TITLE: ClassVar[str] = "data"
 
-    data: str = _opt("demo", "dataset: 'demo' (built in), 'cifar10', 'cifar100', an ImageFolder DIR with train/ and val/, or WebDataset shards: a DIR whose train/ and val/ hold .tar files (efficienttrain shards), or a brace pattern of .tar files with --val-data (docs/data.md)")
-    val_data: Optional[str] = _opt(None, "validation shards (a brace pattern, a .tar or a folder) when --data is a pattern of training shards")
+    data: str = _opt("demo", "dataset: 'demo' (built in), 'cifar10', 'cifar100', an ImageFolder DIR with train/ and val/, or WebDataset shards: a DIR whose train/ and val/ hold .tar files (efficienttrain shards), or a brace pattern of .tar files with --val-data; or a Hugging Face dataset on disk: a save_to_disk folder or Parquet files (docs/data.md)")
+    val_data: Optional[str] = _opt(None, "the validation split when --data names only the training one: shards (a brace pattern, a .tar or a folder), or a Hugging Face save_to_disk folder or Parquet files")
     shuffle_buffer: int = _opt(1000, "streamed shards: samples shuffled together (whole shard pieces, held in memory by each worker)", bound=Bound(1, 10_000_000))
     data_root: Optional[str] = _opt(None, "where torchvision datasets are stored (default ./data)")
     download: bool = _opt(False, "let torchvision download CIFAR when missing (needs network)")
