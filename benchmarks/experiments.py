@@ -58,6 +58,10 @@ Groups (``E`` is ``--epochs``, 8 by default):
   with replay 2, for their top-1 against the standard order.
 * ``decode``: EfficientTrain with and without ``--reduced-decode`` on full-size JPEGs decoded at
   every step (``--data`` is the set ``benchmarks/make_loader_data.py`` writes).
+* ``shards``: EfficientTrain at ``E`` epochs, seed 0, streamed from WebDataset shards with one
+  loader worker (``--data`` is ``efficienttrain shards imagenette-dev OUT --short-side 128``: the
+  images shrunk as the main setting's preload shrinks them, then stored as JPEG), against the
+  ``frontier`` group's ``et-E`` runs from the preloaded folder.
 * ``mae``: MAE pretraining of the small-data ViT at 112 px, without and with the curriculum, with
   MAE's recipe scaled to batch 64 (base lr 1.5e-4 at batch 256, 1 epoch of warm-up; labels unused,
   but for the k-NN monitor).
@@ -310,6 +314,7 @@ def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence",
             (f"loader-augment-at-size-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "shrink_at": "before-augment"}),
             (f"loader-replay2-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "replay": 2}),
         ],
+        "shards": [(f"shards-et-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "seed": 0, "preload": False, "preload_max_size": None})],
         "decode": [
             (f"decode-{kind}-et-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "preload": False, "reduced_decode": kind == "reduced"})
             for kind in ("full", "reduced")

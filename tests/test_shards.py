@@ -86,3 +86,19 @@ def test_the_command_refuses_what_it_must_not_write(tmp_path, capsys):
     assert_one_line_error(code, capsys.readouterr().err, "--shard-size must be at least 1")
     assert main(["shards", str(src), str(tmp_path / "o4"), "--no-progress"]) == 0
     assert "train: 4 images in 1 shards" in capsys.readouterr().out
+
+
+def test_short_side_shrinks_like_preloading_and_images_are_spread_across_shards(tmp_path):
+    src = make_image_folder(tmp_path / "src", classes=3, per_class=6, size=40, splits=("train", "val"))
+    wide = src / "train" / "class1" / "wide.png"
+    Image.fromarray(np.zeros((30, 90, 3), dtype=np.uint8)).save(wide)
+    write_shards(src, tmp_path / "out", shard_size=6, short_side=20, splits=("train",), log=lambda _m: None)
+    index = ShardIndex.read(tmp_path / "out" / "train")
+    sizes, labels_per_shard = {}, []
+    for shard in index.shards:
+        samples = _samples(tmp_path / "out" / "train" / shard["name"])
+        labels_per_shard.append({label for _, label, _ in samples} if len(samples) >= 6 else {-1, -2})
+        sizes.update({origin["path"]: img.size for img, _, origin in samples})
+    assert sizes["class1/wide.png"] == (60, 20) and sizes["class0/0.png"] == (20, 20)
+    # Shuffled across the shards: a full shard of a class-sorted list would hold one class only.
+    assert all(len(labels) > 1 for labels in labels_per_shard)

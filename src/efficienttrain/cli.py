@@ -253,6 +253,7 @@ def _add_shards(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", metavar="OUT", help="output folder (OUT/train, OUT/val)")
     p.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
     p.add_argument("--max-side", type=int, default=None, help="shrink images whose longer side exceeds this, stored as JPEG (default: keep the sizes)")
+    p.add_argument("--short-side", type=int, default=None, help="shrink images whose shorter side exceeds this, stored as JPEG (as --preload-max-size does while preloading)")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of re-encoded images (default 90)")
     p.add_argument("--val-split", default="val", help="name of the validation folder in SRC")
     p.add_argument("--seed", type=int, default=0, help="seed of the shuffle that spreads each split's images across its shards (default 0)")
@@ -267,7 +268,7 @@ def _cmd_shards(args: argparse.Namespace) -> int:
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     write_shards(
-        args.source, args.out, shard_size=args.shard_size, max_side=args.max_side, quality=args.quality, val_split=args.val_split,
+        args.source, args.out, shard_size=args.shard_size, max_side=args.max_side, short_side=args.short_side, quality=args.quality, val_split=args.val_split,
         seed=args.seed, max_pixels=args.max_image_pixels or MAX_IMAGE_PIXELS, progress=progress,
     )  # fmt: skip
     return 0

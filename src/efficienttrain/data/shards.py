@@ -47,6 +47,7 @@ def write_shards(
     *,
     shard_size: int = 1000,
     max_side: Optional[int] = None,
+    short_side: Optional[int] = None,
     quality: int = 90,
     val_split: str = "val",
     splits: Sequence[str] = ("train", "val"),
@@ -62,6 +63,8 @@ def write_shards(
         out: Output folder; each split goes to ``out/<split>/`` (``val`` is always named ``val``).
         shard_size: Samples per shard (the last shard of a split may hold fewer).
         max_side: Shrink images whose longer side exceeds this (bicubic) and store them as JPEG.
+        short_side: Shrink images whose shorter side exceeds this (bicubic), as ``--preload-max-size``
+            does while preloading; with ``max_side`` too, the smaller image wins.
         quality: JPEG quality of images that are re-encoded (shrunk, or not JPEG to begin with).
         val_split: Name of the validation folder in ``source``.
         splits: Which splits to write (``train``, ``val``).
@@ -78,8 +81,8 @@ def write_shards(
             that holds files these shards do not write.
     """
     source, out = Path(source), Path(out)
-    if shard_size < 1 or (max_side is not None and max_side < 8) or not 1 <= quality <= 100:
-        raise UserError(f"--shard-size must be at least 1, --max-side at least 8 and --quality 1-100; got {shard_size}, {max_side}, {quality}")
+    if shard_size < 1 or any(side is not None and side < 8 for side in (max_side, short_side)) or not 1 <= quality <= 100:
+        raise UserError(f"--shard-size must be at least 1, --max-side and --short-side at least 8, and --quality 1-100; got {shard_size}, {max_side}, {short_side}, {quality}")
     classes = validate_image_folder(source, val_split)
     if source.resolve() in (out.resolve(), *out.resolve().parents):
         raise UserError(f"the output {out} is inside the source {source}; write the shards elsewhere")
@@ -89,7 +92,7 @@ def write_shards(
         remap = {i: classes.index(name) for name, i in folder.class_to_idx.items()}
         samples = [(p, remap[t]) for p, t in folder.samples]
         random.Random(seed).shuffle(samples)
-        written[split] = _write_split(samples, Path(folder.root), out / split, classes, _Encoding(max_side, quality, max_pixels, seed), shard_size, progress)
+        written[split] = _write_split(samples, Path(folder.root), out / split, classes, _Encoding(max_side, quality, max_pixels, seed, short_side), shard_size, progress)
         index = written[split]
         log(f"{split}: {index.samples} images in {len(index.shards)} shards under {out / split}" + (f"; {len(index.bad_images)} unreadable, left out (listed in {INDEX})" if index.bad_images else ""))
     return written
@@ -103,10 +106,20 @@ class _Encoding:
     quality: int
     max_pixels: int
     seed: int
+    short_side: Optional[int] = None
 
     def record(self) -> dict[str, Any]:
         """What a shard's sidecar records, so that a rerun with other options rewrites it."""
-        return {"max_side": self.max_side, "quality": self.quality, "max_pixels": self.max_pixels, "seed": self.seed}
+        return {"max_side": self.max_side, "short_side": self.short_side, "quality": self.quality, "max_pixels": self.max_pixels, "seed": self.seed}
+
+    def scale(self, size: tuple[int, int]) -> float:
+        """The factor an image of ``size`` is shrunk by (1: kept as it is)."""
+        factors = [1.0]
+        if self.max_side is not None:
+            factors.append(self.max_side / max(size))
+        if self.short_side is not None:
+            factors.append(self.short_side / min(size))
+        return min(factors)
 
 
 def _write_split(samples: list[tuple[str, int]], root: Path, folder: Path, classes: list[str], enc: _Encoding, shard_size: int, progress: bool) -> ShardIndex:
@@ -189,10 +202,10 @@ def _encoded(path: str, enc: _Encoding) -> bytes:
     img = load_image(path, enc.max_pixels)  # the pixel limit and decode errors, as training reads them
     raw = Path(path).read_bytes()
     is_jpeg = raw[:3] == b"\xff\xd8\xff"
-    if is_jpeg and (enc.max_side is None or max(img.size) <= enc.max_side):
+    scale = enc.scale(img.size)
+    if is_jpeg and scale >= 1:
         return raw
-    if enc.max_side is not None and max(img.size) > enc.max_side:
-        scale = enc.max_side / max(img.size)
+    if scale < 1:
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=enc.quality)
