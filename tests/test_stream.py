@@ -297,3 +297,26 @@ def test_two_nodes_of_one_process_train_from_shards_to_identical_weights(tmp_pat
         traces.append(([(r["epoch"], r["step"], r["size"], r["magnitude"]) for r in lines if "step" in r], [r["final_weights_sha256"] for r in lines if "final_weights_sha256" in r]))
     assert traces[0][0] == traces[1][0] and len(traces[0][0]) == 2 * (36 // 2 // 4)
     assert len(traces[0][1]) == 1 and traces[0][1] == traces[1][1]
+
+
+@pytest.mark.slow
+def test_the_probe_times_the_loader_on_shards_with_the_planned_sizes(tmp_path, capsys):
+    """efficienttrain probe on shards: the stream's workers form the planned batches (shrunk in the workers here, so their sizes show)."""
+    data = _shards(tmp_path, per_class=10, shard_size=8)
+    argv = ["probe", "--preset", "cpu", "--data", str(data), "--final-size", "32", "--model", "resnet10t", "--epochs", "4", "--batch-size", "8",
+            "--workers", "2", "--batches", "2", "--warmup", "1", "--rounds", "1", "--shrink-at", "workers", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["size"] for r in report["sizes"]] == [23, 27, 32]
+    assert all(r["loader_s"] > 0 and r["bottleneck"] in ("model", "loader") for r in report["sizes"])
+
+
+def test_a_planned_stream_gives_each_setting_its_batch_in_order(tmp_path):
+    from efficienttrain.curricula import Settings
+
+    shards = ShardSet.open(str(_shards(tmp_path, per_class=4, shard_size=3) / "train"))
+    shards.transform = build_train_transform(32)
+    stream = CurriculumStream(shards, create_curriculum("efficienttrain", 2, 32), 4, plan=ShrinkPlan("workers", replay=2))
+    plan = [Settings(size, 5.0, 0, 1, 0.0) for size in (20, 32, 24, 20, 32, 28, 32)]
+    batches = list(DataLoader(stream.planned(plan), batch_size=None, num_workers=2))
+    assert [x.shape[-1] for x, _ in batches] == [s.size for s in plan] and all(len(y) == 4 for _, y in batches)

@@ -44,16 +44,16 @@ from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Unio
 import torch
 from torch.utils.data import Dataset, IterableDataset, default_collate, get_worker_info
 
-from ..curricula import Curriculum
+from ..curricula import Curriculum, Settings
 from ..errors import BadImageError, UserError
 from ..limits import MAX_IMAGE_PIXELS
 from .decode import load_image
-from .sampler import CurriculumSchedule, check_batch_size, replicas_and_rank
+from .sampler import CurriculumSchedule, batch_keys, check_batch_size, replicas_and_rank
 from .shrink import ShrinkPlan
 from .worker import CurriculumDataset, sample_seed
 from .transforms import StageTransforms
 
-__all__ = ["ShardIndex", "Shard", "ShardSet", "RawSample", "CurriculumStream", "EvalStream", "expand_braces", "read_shard", "holds_shards", "is_shard_source"]
+__all__ = ["ShardIndex", "Shard", "ShardSet", "RawSample", "CurriculumStream", "PlannedStream", "EvalStream", "expand_braces", "read_shard", "holds_shards", "is_shard_source"]
 
 IMAGE_SUFFIXES = ("jpg", "jpeg", "png", "webp", "ppm", "bmp", "tif", "tiff")
 LABEL_KEYS = ("label", "cls", "class_idx", "target")
@@ -559,6 +559,10 @@ class CurriculumStream(CurriculumSchedule, IterableDataset):
             keys = self.keys([index for index, _ in fresh], epoch, step)
             yield default_collate(self._loader.__getitems__(keys))
 
+    def planned(self, settings: Sequence[Settings], seed: int = 0) -> "PlannedStream":
+        """A stream of one batch per entry of ``settings``, read as this stream reads (for timing the loader)."""
+        return PlannedStream(self, settings, seed)
+
     def sample_indices(self, epoch: int) -> list[list[int]]:
         """Every batch's fresh sample indices in ``epoch`` on this rank, without decoding (for checks and tests)."""
         groups, positions = self.lane_groups(epoch), self.lane_positions(epoch)
@@ -567,6 +571,45 @@ class CurriculumStream(CurriculumSchedule, IterableDataset):
             [i for i, _ in readers[step % self.lanes].take(positions[step], self.fresh_in_step(epoch, step))]
             for step in range(self.batches_in_epoch(epoch))
         ]
+
+
+class PlannedStream(IterableDataset):
+    """Batches with given settings, one per entry, read from the shards front to back (what the probe times).
+
+    The order is the shards' own, cycled when the plan needs more samples than they hold; worker
+    ``w`` of ``W`` reads every ``W``-th shard and makes every ``W``-th batch, so the loader hands
+    them out in plan order.
+
+    Args:
+        stream: The run's stream (its shards, transform, plan and batch size).
+        settings: Each batch's settings.
+        seed: Seed of the per-sample augmentation.
+    """
+
+    def __init__(self, stream: CurriculumStream, settings: Sequence[Settings], seed: int = 0) -> None:
+        self.stream, self.settings, self.seed = stream, list(settings), seed
+
+    def __len__(self) -> int:
+        return len(self.settings)
+
+    def _samples(self, worker: int, workers: int) -> Iterator[tuple[int, RawSample]]:
+        shards = self.stream.shards
+        mine = list(range(len(shards.shards)))[worker::workers] or list(range(len(shards.shards)))
+        while True:
+            for number in mine:
+                for sample in read_shard(shards.shards[number].path):
+                    yield shards.offsets[number] + sample.position, sample
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        stream, final = self.stream, self.stream.curriculum.final_size
+        samples = self._samples(worker, workers)
+        for settings in self.settings[worker::workers]:
+            fresh = [next(samples) for _ in range(stream.batch_size // stream.plan.uses_per_image(settings.size, final))]
+            stream._decoded.items = dict(fresh)
+            keys = batch_keys(stream.plan, [index for index, _ in fresh], settings, seed=self.seed, epoch=0, final_size=final)
+            yield default_collate(stream._loader.__getitems__(keys))
 
 
 class EvalStream(IterableDataset):

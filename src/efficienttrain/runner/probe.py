@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from ..curricula import Curriculum, Settings
 from ..data.sampler import batch_keys
 from ..data.worker import SampleKey
 from ..data.shrink import ShrinkPlan
-from ..errors import UserError
+from ..data.stream import CurriculumStream
 from .config import TrainConfig
 from .distributed import ignore_stop_signals
 from .state import EpochTally, RunState
@@ -195,12 +195,12 @@ def _loader(trainer: Any, settings: list[Settings]) -> DataLoader:
     """The run's dataset and workers, fed one batch per entry of ``settings``."""
     cfg = trainer.cfg
     dataset = trainer.parts.train_loader.dataset
-    if isinstance(dataset, IterableDataset):
-        raise UserError("efficienttrain probe reads map-style data; probe the image folder the shards were written from")
-    run_sampler = trainer.parts.sampler
-    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, trainer.parts.plan, run_sampler.curriculum.final_size, cfg.seed)
     workers = cfg.resolved_workers()
     extra = {"worker_init_fn": ignore_stop_signals} if workers else {}
+    if isinstance(dataset, CurriculumStream):  # shards: the stream's workers form the planned batches
+        return DataLoader(dataset.planned(settings, cfg.seed), batch_size=None, num_workers=workers, **extra)
+    run_sampler = trainer.parts.sampler
+    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, trainer.parts.plan, run_sampler.curriculum.final_size, cfg.seed)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
 
 
