@@ -130,10 +130,12 @@ def test_a_resume_at_any_step_gives_the_same_batches_with_any_worker_count(tmp_p
             assert torch.equal(x, rx) and torch.equal(y, ry), (start, workers)
 
 
-def test_the_stream_shrinks_each_batch_to_its_steps_size_in_the_workers(tmp_path):
-    shards = ShardSet.open(str(_shards(tmp_path) / "train"))
-    shards.transform = build_train_transform(32)
-    s = CurriculumStream(shards, create_curriculum("efficienttrain", 3, 32), 8, plan=ShrinkPlan("workers"), lanes=2)
+@pytest.mark.parametrize("reduced", [False, True], ids=["full-decode", "reduced-decode"])
+def test_the_stream_shrinks_each_batch_to_its_steps_size_in_the_workers(tmp_path, reduced):
+    shards = ShardSet.open(str(_shards(tmp_path, size=100) / "train"))
+    plan = ShrinkPlan("before-augment", reduced_decode=reduced)
+    shards.transform = build_train_transform(32, **plan.transform_options())
+    s = CurriculumStream(shards, create_curriculum("efficienttrain", 3, 32), 8, plan=plan, lanes=2)
     for epoch in range(3):
         got = [x.shape[-1] for x, _ in _collect(s, epoch, 0, workers=2)]
         assert got == [s.settings(epoch, k).size for k in range(s.steps_per_epoch)]

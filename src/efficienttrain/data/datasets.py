@@ -476,8 +476,8 @@ def build_datasets(
     if source in ("cifar10", "cifar100"):
         return _cifar(source, Path(data_root or "data"), download, train_transform, eval_transform)
     if is_shard_source(source):
-        if preload or lazy_decode:
-            raise UserError("--preload and --reduced-decode read image folders; drop them to train from shards (pre-resize with efficienttrain shards --max-side)")
+        if preload:
+            raise UserError("--preload reads image folders; drop it to train from shards (pre-resize with efficienttrain shards --short-side)")
         return _shards(source, val_data, val_split, train_transform, eval_transform, skip_bad_images)
     if is_hf_source(source):
         if preload or lazy_decode:

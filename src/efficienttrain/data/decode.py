@@ -97,14 +97,20 @@ def load_image(path: Union[str, bytes], max_pixels: int = MAX_IMAGE_PIXELS, min_
         raise BadImageError(f"cannot decode image {path} ({first_line(err)}); replace or delete it, or pass --skip-bad-images") from None
 
 
-def open_lazy(path: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def open_lazy(path: Union[str, bytes], max_pixels: int = MAX_IMAGE_PIXELS, *, name: Optional[str] = None) -> Image.Image:
     """Open an image without decoding its pixels (for :class:`ReducedDecodeRandomResizedCrop`).
+
+    Args:
+        path: Image file, or the encoded image itself (a sample read from a shard).
+        max_pixels: The most pixels accepted.
+        name: What error messages call the image (default: ``path``; give it for bytes).
 
     Raises:
         BadImageError: If the file is not a readable image, or has more than ``max_pixels`` pixels.
     """
+    source, path = path, name or (path if isinstance(path, str) else "an image in memory")
     try:
-        img = Image.open(path)
+        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Image.DecompressionBombError:
         raise too_many_pixels(path, "larger than Pillow opens", max_pixels) from None
     except (OSError, SyntaxError, ValueError) as err:

@@ -47,7 +47,7 @@ from torch.utils.data import Dataset, IterableDataset, default_collate, get_work
 from ..curricula import Curriculum, Settings
 from ..errors import BadImageError, UserError
 from ..limits import MAX_IMAGE_PIXELS
-from .decode import load_image
+from .decode import load_image, open_lazy
 from .sampler import CurriculumSchedule, batch_keys, check_batch_size, replicas_and_rank
 from .shrink import ShrinkPlan
 from .worker import CurriculumDataset, sample_seed
@@ -394,11 +394,12 @@ class _Decoded(Dataset):
     ``skip_bad_images`` (and counted), as an image folder replaces it by the next file.
     """
 
-    def __init__(self, transform: Optional[Callable], skip_bad_images: bool, max_pixels: int, counter: Optional[torch.Tensor]) -> None:
+    def __init__(self, transform: Optional[Callable], skip_bad_images: bool, max_pixels: int, counter: Optional[torch.Tensor], lazy: bool = False) -> None:
         self.transform = transform
         self.skip_bad_images = skip_bad_images
         self.max_pixels = max_pixels
         self.counter = counter
+        self.open = open_lazy if lazy else load_image  # lazy: the transform decodes, at reduced scale (--reduced-decode)
         self.items: dict[int, RawSample] = {}
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
@@ -408,14 +409,13 @@ class _Decoded(Dataset):
             i = order[(at + attempt) % len(order)]
             sample = self.items[i]
             try:
-                image = load_image(sample.image, self.max_pixels, name=f"{sample.key} (sample {i} of the shards)")
+                image = self.open(sample.image, self.max_pixels, name=f"{sample.key} (sample {i} of the shards)")
+                return (self.transform(image) if self.transform is not None else image), sample.label
             except BadImageError:
                 if not self.skip_bad_images:
                     raise
                 if self.counter is not None:
                     self.counter[i] = 1
-                continue
-            return (self.transform(image) if self.transform is not None else image), sample.label
         raise UserError("no readable image in a whole batch of the shards; check them, or drop --skip-bad-images to see the first error")
 
 
@@ -481,7 +481,7 @@ class CurriculumStream(CurriculumSchedule, IterableDataset):
         if bad_counter is None and skip_bad_images:
             bad_counter = torch.zeros(len(shards), dtype=torch.int8).share_memory_()
         self.bad = bad_counter
-        self._decoded = _Decoded(shards.transform, skip_bad_images, max_pixels, self.bad)
+        self._decoded = _Decoded(shards.transform, skip_bad_images, max_pixels, self.bad, lazy=plan.reduced_decode)
         self._loader = CurriculumDataset(self._decoded, plan=plan, transforms=StageTransforms(shards.transform, plan, expect_randaugment=expect_randaugment))
         # Read by the workers at the start of each epoch's iterator: (epoch, start step, seed, lanes).
         self._position = torch.zeros(4, dtype=torch.int64).share_memory_()
