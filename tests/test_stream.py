@@ -322,3 +322,37 @@ def test_a_planned_stream_gives_each_setting_its_batch_in_order(tmp_path):
     plan = [Settings(size, 5.0, 0, 1, 0.0) for size in (20, 32, 24, 20, 32, 28, 32)]
     batches = list(DataLoader(stream.planned(plan), batch_size=None, num_workers=2))
     assert [x.shape[-1] for x, _ in batches] == [s.size for s in plan] and all(len(y) == 4 for _, y in batches)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """An HTTP server on 127.0.0.1 that serves ``tmp_path`` (the real URL reading code, offline)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # noqa: D401 - keep the test output clean
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_shards_at_a_url_train_and_an_unreachable_url_is_a_one_line_error(tmp_path, served, capsys):
+    _shards(tmp_path, per_class=8, shard_size=5)
+    url = f"{served}/shards"
+    train = ShardSet.open(f"{url}/train")
+    assert len(train) == 24 and train.shards[0].path.startswith("http://")
+    pattern = ShardSet.open(f"{url}/train/shard-{{000000..000001}}.tar")
+    assert [s.samples for s in pattern.shards] == [5, 5]
+    result = Trainer(tiny_config(tmp_path / "run", data=url, final_size=16, batch_size=4, epochs=1, workers=1)).run()
+    assert result.completed
+    from .conftest import free_port
+
+    _error(capsys, main(_cli_train(tmp_path / "cli", f"http://127.0.0.1:{free_port()}/nothing")), "cannot reach http://127.0.0.1")
+    _error(capsys, main(_cli_train(tmp_path / "cli", f"{url}/train/shard-{{000000..000099}}.tar", "--val-data", f"{url}/val")), "does not list shard-000005.tar")

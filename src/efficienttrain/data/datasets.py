@@ -28,7 +28,7 @@ from ..limits import MAX_IMAGE_PIXELS
 from .decode import load_image, open_lazy
 from .demo import DemoDataset
 from .hf import HFImageDataset, is_hf_source, open_hf_splits
-from .stream import ShardSet, holds_shards, is_shard_source
+from .stream import ShardSet, holds_shards, is_shard_source, is_url
 
 __all__ = [
     "DatasetPair",
@@ -368,7 +368,10 @@ def _cifar(name: str, root: Path, download: bool, train_tf: Callable, eval_tf: C
 def _shards(source: str, val_data: Optional[str], val_split: str, train_tf: Callable, eval_tf: Callable, skip_bad_images: bool) -> DatasetPair:
     """Training and validation shards (:class:`~efficienttrain.data.stream.ShardSet`), checked against each other."""
     root = Path(source).expanduser()
-    if root.is_dir() and not holds_shards(root):
+    if is_url(source) and "{" not in source and not source.endswith(".tar"):  # the address of a folder with train/ and val/
+        base = source.rstrip("/")
+        train, val = ShardSet.open(f"{base}/train"), ShardSet.open(val_data or f"{base}/{val_split}")
+    elif root.is_dir() and not holds_shards(root) and not is_url(source):
         if not (root / val_split).is_dir() and val_data is None:
             raise UserError(f"{root} has no {val_split}/ folder of shards; write both splits with efficienttrain shards, or pass --val-data")
         train, val = ShardSet.open(str(root / "train")), ShardSet.open(val_data or str(root / val_split))

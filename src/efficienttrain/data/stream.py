@@ -53,7 +53,7 @@ from .shrink import ShrinkPlan
 from .worker import CurriculumDataset, sample_seed
 from .transforms import StageTransforms
 
-__all__ = ["ShardIndex", "Shard", "ShardSet", "RawSample", "CurriculumStream", "PlannedStream", "EvalStream", "expand_braces", "read_shard", "holds_shards", "is_shard_source"]
+__all__ = ["ShardIndex", "Shard", "ShardSet", "RawSample", "CurriculumStream", "PlannedStream", "EvalStream", "expand_braces", "read_shard", "holds_shards", "is_shard_source", "is_url"]
 
 IMAGE_SUFFIXES = ("jpg", "jpeg", "png", "webp", "ppm", "bmp", "tif", "tiff")
 LABEL_KEYS = ("label", "cls", "class_idx", "target")
@@ -97,8 +97,8 @@ def holds_shards(folder: Path) -> bool:
 
 
 def is_shard_source(spec: str) -> bool:
-    """Whether ``--data`` names shards: a ``.tar`` file, a brace pattern of them, a split's folder of them, or a folder whose ``train/`` holds them."""
-    if "{" in spec and ".tar" in spec or spec.endswith(".tar"):
+    """Whether ``--data`` names shards: a ``.tar`` file, a brace pattern of them, a split's folder of them, a folder whose ``train/`` holds them, or a URL."""
+    if "{" in spec and ".tar" in spec or spec.endswith(".tar") or is_url(spec):
         return True
     folder = Path(spec).expanduser()
     return holds_shards(folder) or holds_shards(folder / "train")
@@ -130,8 +130,9 @@ def read_shard(path: str, start: int = 0, stop: Optional[int] = None) -> Iterato
         UserError: If the tar cannot be read, or a sample has no image or no label.
     """
     key, parts, position = None, {}, -1
+    response = _urlopen(path) if is_url(path) else None  # a URL is read as a stream, front to back
     try:
-        with tarfile.open(path, "r:") as tar:
+        with tarfile.open(fileobj=response, mode="r|") if response is not None else tarfile.open(path, "r:") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
@@ -150,6 +151,33 @@ def read_shard(path: str, start: int = 0, stop: Optional[int] = None) -> Iterato
                 yield _sample(path, key, parts, position)
     except (tarfile.TarError, EOFError, OSError) as err:
         raise UserError(f"cannot read the shard {path} ({err}); rewrite it (efficienttrain shards) or remove it from --data") from None
+    finally:
+        if response is not None:
+            response.close()
+
+
+URL_TIMEOUT_S = 60.0
+
+
+def is_url(spec: str) -> bool:
+    """Whether ``spec`` is an ``http://`` or ``https://`` address."""
+    return spec.startswith(("http://", "https://"))
+
+
+def _urlopen(url: str) -> Any:
+    """An open HTTP response for ``url``.
+
+    Raises:
+        UserError: If the address cannot be reached or answers with an error.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(url, timeout=URL_TIMEOUT_S)
+    except (urllib.error.URLError, OSError, ValueError) as err:  # HTTPError is a URLError
+        reason = getattr(err, "reason", None) or err
+        raise UserError(f"cannot reach {url} ({reason}); check the address and the network, or copy the shards to local disk") from None
 
 
 def _sample(path: str, key: str, parts: dict[str, bytes], position: int) -> RawSample:
@@ -208,11 +236,15 @@ class ShardIndex:
         Raises:
             UserError: If the folder has no index of this layout.
         """
-        path = Path(folder) / INDEX
+        path = f"{str(folder).rstrip('/')}/{INDEX}" if is_url(str(folder)) else Path(folder) / INDEX
+        response = _urlopen(path) if isinstance(path, str) else None  # an unreachable address is its own error
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(response.read() if response is not None else path.read_text())
         except (OSError, ValueError):
             raise UserError(f"no readable shard index at {path}; write the shards with: efficienttrain shards SRC OUT") from None
+        finally:
+            if response is not None:
+                response.close()
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UserError(f"{path} is not an index of efficienttrain shards ({FORMAT})")
         return cls(list(data["classes"]), list(data["shards"]), list(data.get("bad_images") or []), data.get("max_side"), data.get("shuffle_seed"))
@@ -264,6 +296,8 @@ class ShardSet:
         Raises:
             UserError: On a missing or empty shard, a folder without shards, or a sample without a label.
         """
+        if is_url(spec):
+            return cls._from_url(spec)
         folder = Path(spec).expanduser()
         if "{" not in spec and folder.is_dir() and (folder / INDEX).is_file():
             return cls._from_index(folder)
@@ -279,6 +313,21 @@ class ShardSet:
         scans = [_scan(p) for p in paths]
         top = max(labels for _, labels in scans)
         return cls([Shard(p, count) for p, (count, _) in zip(paths, scans)], [str(i) for i in range(top + 1)])
+
+    @classmethod
+    def _from_url(cls, spec: str) -> "ShardSet":
+        """Shards at an address: a folder URL with an ``index.json``, or a pattern of tars beside one (an index is needed: counting would download every shard)."""
+        if "{" not in spec and not spec.endswith(".tar"):
+            base, names = spec.rstrip("/"), None
+        else:
+            urls = expand_braces(spec)
+            base, names = urls[0].rsplit("/", 1)[0], [u.rsplit("/", 1)[1] for u in urls]
+        index = ShardIndex.read(base)
+        counts = {s["name"]: int(s["samples"]) for s in index.shards}
+        unknown = [n for n in names or () if n not in counts]
+        if unknown:
+            raise UserError(f"{base}/{INDEX} does not list {unknown[0]}; a URL pattern needs the shards' index beside them")
+        return cls([Shard(f"{base}/{n}", counts[n]) for n in names or counts], index.classes, bad_images=index.bad_images)
 
     @classmethod
     def _from_index(cls, folder: Path) -> "ShardSet":
