@@ -122,9 +122,11 @@ EFFICIENTTRAIN: dict[str, Any] = {"curriculum": "efficienttrain"}
 # warm-up, gradient clipping, bf16 autocast). The pilot varies its lr; the pair uses the pilot's pick,
 # which the preset carries. Every ViT run (pilot, pair, MAE, fine-tunes) shares its model and its
 # precision (bf16: 1.2x-2.1x less time per step in ABBA probes, benchmarks/results/vit_amp_probe.md).
-VIT_SMALL: dict[str, Any] = {k: v for k, v in PRESETS["vit-small"].items() if k != "lr"}
+VIT_SMALL: dict[str, Any] = {**{k: v for k, v in PRESETS["vit-small"].items() if k != "lr"}, "amp": "bf16"}
 VIT_SMALL_MODEL: dict[str, Any] = {k: VIT_SMALL[k] for k in ("model", "model_kwargs", "multiple_of")}
-VIT_PRECISION: dict[str, Any] = {"amp": VIT_SMALL["amp"]}
+# The ViT evidence was recorded in bf16 (on a CPU with AMX); the preset now says auto, so the runs
+# pin it, and a resumed run keeps its precision.
+VIT_PRECISION: dict[str, Any] = {"amp": "bf16"}
 VIT_PILOT_LRS = (1.25e-4, 2.5e-4, 5e-4)
 # MAE pretraining of the same ViT at 112 px with MAE's recipe scaled to batch 64: base lr 1.5e-4 at
 # batch 256 (so 3.75e-5), AdamW betas (0.9, 0.95), one epoch of warm-up, no drop-path. The k-NN
@@ -291,7 +293,7 @@ def transformer_groups(epochs: int, sources: str) -> dict[str, list[Run]]:
         ]
         + [(f"transfer-scratch-s{s}", {**TRANSFER, "seed": s}) for s in TRANSFER_SEEDS],
     }
-    out["vit-small"] = architecture_pair("vit-small", epochs, PRESETS["vit-small"])
+    out["vit-small"] = architecture_pair("vit-small", epochs, {**PRESETS["vit-small"], **VIT_PRECISION})
     return out
 
 

@@ -285,7 +285,7 @@ def test_yaml_config_and_unknown_keys(tmp_path):
 def test_the_vit_small_preset_trains_its_vit_and_yields_to_explicit_values(tmp_path):
     """``--preset vit-small`` builds the small-data ViT (6 blocks, 8-px patches, avg pool) with its recipe; flags still win."""
     cfg = make_config({"data": "demo", "lr": 1e-4}, preset="vit-small")
-    assert cfg.lr == 1e-4 and cfg.amp == "bf16" and cfg.clip_grad == 1.0 and cfg.warmup_epochs == 1.0 and cfg.batch_size == 64
+    assert cfg.lr == 1e-4 and cfg.amp == "auto" and cfg.clip_grad == 1.0 and cfg.warmup_epochs == 1.0 and cfg.batch_size == 64
     out = tmp_path / "vit"
     argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "vit-small", "--data", "demo", "--demo-per-class", "4",
             "--demo-val-per-class", "2", "--demo-image-size", "32", "--epochs", "1", "--final-size", "32", "--batch-size", "8",

@@ -222,6 +222,8 @@ class Checkpoint:
         classes: Names of the data's classes (``--init-from`` judges the head by them).
         data: The training data's identity (``DatasetPair.identity()``: image count and, for an
             image folder, a digest of its file list); a resume must find the same data.
+        amp: The precision the run trains in (``none``, ``bf16``, ``fp16``; empty in checkpoints
+            from before it was recorded, which trained a CPU run under ``--amp auto`` in fp32).
     """
 
     config: dict[str, Any]
@@ -247,6 +249,7 @@ class Checkpoint:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     classes: Optional[list[str]] = None
     data: dict[str, Any] = field(default_factory=dict)
+    amp: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The dict written to disk (shallow: tensors are not copied)."""

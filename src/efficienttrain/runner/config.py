@@ -245,7 +245,7 @@ class RuntimeOptions:
 
     TITLE: ClassVar[str] = "runtime"
 
-    amp: str = _opt("auto", "mixed precision: auto (bf16/fp16 on CUDA, off on CPU), none, bf16, fp16")
+    amp: str = _opt("auto", "mixed precision: auto (bf16/fp16 on CUDA; on a CPU, bf16 only where it has native bf16 and a timed step is faster), none, bf16, fp16")
     device: str = _opt("auto", "auto, cpu, cuda, cuda:N")
     workers: int = _opt(-1, "data-loader workers (-1: one per spare core)", bound=Bound(-1, 1024))
     persistent_workers: bool = _opt(True, "keep data-loader workers alive across epochs")
@@ -453,13 +453,15 @@ _CPU_PRESET: dict[str, Any] = {
 # blocks, 8-px patches and an average-pooled head, so 196 tokens at 112 px. AdamW at the pilot's lr
 # (the best of 1.25e-4, 2.5e-4 and 5e-4 on 800 training images held out from training: the "ViT lr
 # pilot" table of benchmarks/results/evidence.md), one epoch of warm-up, gradient clipping at 1.0,
-# bf16 autocast (1.6x faster on a CPU with AMX; --amp none turns it off). The rest is the CPU preset.
+# and --amp auto: bf16 autocast where the CPU has native bf16 and a timed step is faster with it
+# (1.6x on a CPU with AMX), fp32 elsewhere (bf16 was about 10x slower on an AMD EPYC with AVX2 only).
+# The rest is the CPU preset.
 _VIT_SMALL_PRESET: dict[str, Any] = {
     **_CPU_PRESET,
     "model": "deit_tiny_patch16_224",
     "model_kwargs": {"depth": 6, "patch_size": 8, "global_pool": "avg"},
     "multiple_of": 8,
-    "amp": "bf16",
+    "amp": "auto",
     "lr": 5e-4,
     "warmup_epochs": 1.0,
     "clip_grad": 1.0,

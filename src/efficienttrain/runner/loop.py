@@ -16,6 +16,7 @@ the inputs are known to be good); :meth:`Trainer.run` goes epoch by epoch; an ep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import time
@@ -36,6 +37,7 @@ from .evaluate import EvaluationStopped
 from .logger import MetricsLogger, MlflowTracker, StepScalars, format_summary
 from .compute import compute_record, count_flops
 from .preflight import DrySteps
+from .precision import choose_cpu_precision, native_bf16, slow_amp_warning
 from .objectives import EvalInputs
 from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
 from .records import EpochTimes, RunResult, build_summary, metrics_row
@@ -216,7 +218,9 @@ class Trainer:
             # Before anything is written: an out-of-memory error at the largest size leaves
             # the output directory (and any checkpoint in it) as it was.
             self._dry = DrySteps(self.cfg, parts, self.log, should_stop=lambda: self._stop_signal is not None)
+            self._choose_precision()
             self._dry.preflight()
+            self._check_amp_speed()
             if self._stop_signal is not None:  # stopped during the pre-flight: nothing written, nothing to save
                 return RunState(), "stopped before the start"
             state = self._start()
@@ -224,11 +228,36 @@ class Trainer:
         finally:
             shutdown_loader_workers([parts.train_loader, parts.val_loader])
 
+    def _choose_precision(self) -> None:
+        """Resolve ``--amp auto`` on a CPU (:mod:`.precision`): fp32 unless bf16 makes a step faster here."""
+        parts = self._parts()
+        if self.cfg.amp != "auto" or parts.runtime.device.type != "cpu":
+            return
+        resumed = (parts.resume.amp or "none") if parts.resume is not None else None  # older checkpoints: fp32, as auto was on a CPU
+        choice = choose_cpu_precision(
+            resumed=resumed, deterministic=self.cfg.deterministic, distributed=parts.runtime.world_size > 1,
+            step_seconds=lambda amp: self._dry.seconds(parts.curriculum.final_size, amp),
+        )  # fmt: skip
+        parts.runtime = self._runtime = dataclasses.replace(parts.runtime, amp=choice.amp)
+        if choice.fp32_s is not None or choice.amp != "none":
+            self.log(choice.line())
+
+    def _check_amp_speed(self) -> None:
+        """After the pre-flight: one line when an explicit CPU mixed precision is far slower than fp32 here."""
+        parts = self._parts()
+        size = parts.curriculum.final_size
+        step = self._dry.done.get(size)
+        if self.cfg.amp in ("auto", "none") or parts.runtime.device.type != "cpu" or step is None or native_bf16():
+            return
+        warning = slow_amp_warning(self.cfg.amp, step.seconds, self._dry.seconds(size, "none"), size)
+        if warning:
+            self.log(warning)
+
     def _start(self) -> RunState:
         """Restore the checkpoint (or start afresh), prepare the output and the logs."""
         parts = self._parts()
         cfg = self.cfg
-        state = RunState()
+        state = RunState(amp=parts.runtime.amp)
         if parts.resume is not None:
             state = restore(cfg, parts, parts.resume)
             self._sessions_before = list(parts.resume.sessions)

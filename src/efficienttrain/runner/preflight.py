@@ -17,6 +17,7 @@ with the same weights with or without these steps.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
@@ -113,9 +114,15 @@ class DrySteps:
         self.log(self._line(step, reason))
         return step
 
-    def _step(self, size: int) -> DryStep:
+    def seconds(self, size: int, amp: str) -> float:
+        """The wall time of one throw-away step at ``size`` in precision ``amp`` (``none``, ``bf16``, ``fp16``); not recorded."""
+        return self._step(size, amp).seconds
+
+    def _step(self, size: int, amp: Optional[str] = None) -> DryStep:
         parts, cfg = self.parts, self.cfg
         runtime, objective, optim = parts.runtime, parts.objective, parts.optim
+        if amp is not None:
+            runtime = dataclasses.replace(runtime, amp=amp)
         batch = cfg.batch_size
         # A private generator: the run's own random streams are not touched (and are restored anyway).
         gen = torch.Generator().manual_seed(size)

@@ -49,6 +49,8 @@ class RunState:
         epoch_elapsed: Training time already spent in ``epoch`` (after a mid-epoch stop).
         epoch_tally: The interrupted epoch's running sums (:meth:`EpochTally.partial`), so that
             its metrics row after a resume equals the uninterrupted run's; empty between epochs.
+        amp: The precision the run trains in (``--amp auto`` may have chosen it by timing; a
+            resume keeps it).
     """
 
     epoch: int = 0
@@ -59,8 +61,9 @@ class RunState:
     total_time: float = 0.0
     epoch_elapsed: float = 0.0
     epoch_tally: dict[str, float] = field(default_factory=dict)
+    amp: str = ""
 
-    STATE_KEYS: ClassVar[tuple[str, ...]] = ("num_updates", "history", "train_time", "total_time", "epoch_elapsed", "epoch_tally")
+    STATE_KEYS: ClassVar[tuple[str, ...]] = ("num_updates", "history", "train_time", "total_time", "epoch_elapsed", "epoch_tally", "amp")
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps besides the position (which is the sampler's): updates, history, timings."""
@@ -72,6 +75,7 @@ class RunState:
         self.history = list(state["history"])
         self.train_time, self.total_time, self.epoch_elapsed = float(state["train_time"]), float(state["total_time"]), float(state["epoch_elapsed"])
         self.epoch_tally = {k: float(v) for k, v in (state.get("epoch_tally") or {}).items()}
+        self.amp = str(state.get("amp") or self.amp)
 
 
 @dataclass
