@@ -56,3 +56,42 @@ def test_mlflow_logs_params_steps_and_epochs_and_a_resume_continues_its_run(tmp_
     steps = sorted({m.step for m in client.get_metric_history(run_id, "step_loss")})
     assert steps == list(range(len(steps))) and len(steps) >= 4
     assert len(client.search_runs([run.info.experiment_id])) == 1  # one MLflow run for the whole training run
+
+
+class _FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_eta_follows_the_per_stage_prediction_corrected_by_measured_progress():
+    """Predicted 1 s for each early epoch and 4 s for each late one; the machine runs at half the predicted speed.
+
+    After half of epoch 1 (1.0 s spent) the ETA is the remaining predicted work at the measured
+    rate: (10 - 0.5) x 2 = 19 s. A linear extrapolation over epochs would say 7 s.
+    """
+    from efficienttrain.curricula import Settings
+    from efficienttrain.runner.progress import EpochProgress
+
+    clock = _FakeClock()
+    bar = EpochProgress(False, 0, 4, 10, 0, [1.0, 1.0, 4.0, 4.0], 0.0, clock=clock)
+    for step in range(5):
+        clock.now += 0.2  # each batch: 0.1 s predicted, 0.2 s taken
+        bar.update(step, Settings(16, 1.0, 0, 1, 0.0), 16, 1.0, 8 * (step + 1))
+    assert bar.eta(4) == pytest.approx(19.0)
+    assert abs(bar.eta(4) - 1.0 / 0.5 * 3.5) > 10  # not the linear extrapolation
+    # A resumed epoch 3 (the expensive stage), 2 s into it: the earlier epochs' measured time corrects it too.
+    late = EpochProgress(False, 2, 4, 10, 5, [1.0, 1.0, 4.0, 4.0], 8.0, clock=clock)
+    clock.now += 2.0
+    assert late.eta(5) == pytest.approx((8.0 + 2.0) / (2.0 + 2.0 + 0.4) * (10.0 - 4.4))
+
+
+@pytest.mark.slow
+def test_a_run_predicts_its_training_time_from_the_preflight(tmp_path):
+    lines: list[str] = []
+    Trainer(tiny_config(tmp_path, epochs=2), log=lines.append).run()
+    assert any(line.startswith("predicted training time ") and "stage by stage" in line for line in lines)

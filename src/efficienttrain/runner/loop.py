@@ -39,7 +39,7 @@ from .compute import compute_record, count_flops
 from .preflight import DrySteps
 from .precision import choose_cpu_precision, native_bf16, slow_amp_warning
 from .objectives import EvalInputs
-from .progress import DataWaitWatch, EpochProgress, epoch_line, progress_enabled
+from .progress import DataWaitWatch, EpochProgress, epoch_line, hms, progress_enabled
 from .records import EpochTimes, RunResult, build_summary, metrics_row
 from .rng import capture_rng, restore_rng
 from .state import EpochTally, RunState, check_resumable, make_checkpoint, make_snapshot, restore, weights_checksum
@@ -282,10 +282,19 @@ class Trainer:
             warning = cfg.lr_warning(parts.runtime.world_size)
             if warning:
                 self.log(warning)
-        # Each epoch's pixel cost relative to an epoch at the final size, for the ETA.
-        cur = parts.curriculum
-        self._epoch_costs = [cost_between(cur, float(e), min(float(e + 1), cur.epochs)) for e in range(cur.num_epochs)]
+        self._epoch_costs = self._predicted_epochs()
+        if state.epoch == 0 and state.step == 0 and self._dry is not None and self._dry.done:
+            self.log(f"predicted training time {hms(sum(self._epoch_costs))}, stage by stage from the pre-flight's steps (the progress bar's ETA corrects it as epochs run)")
         return state
+
+    def _predicted_epochs(self) -> list[float]:
+        """Each epoch's predicted cost, for the ETA: seconds from the pre-flight's step at each size, else the pixel model (relative units)."""
+        parts = self._parts()
+        cur, sampler = parts.curriculum, parts.sampler
+        measured = {size: step.seconds for size, step in (self._dry.done if self._dry is not None else {}).items()}
+        if not set(cur.sizes) <= set(measured):
+            return [cost_between(cur, float(e), min(float(e + 1), cur.epochs)) for e in range(cur.num_epochs)]
+        return [sum(measured[sampler.settings(e, s).size] for s in range(sampler.batches_in_epoch(e))) for e in range(cur.num_epochs)]
 
     def _run_epochs(self, state: RunState, max_epochs: Optional[int]) -> str:
         """Train the remaining epochs; returns ``completed``, ``stopped`` (a signal) or ``paused`` (``max_epochs``)."""

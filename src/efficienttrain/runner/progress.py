@@ -1,7 +1,9 @@
 """What a run shows while it trains: the progress bar, the epoch line, and the loader warning.
 
-The ETA weighs the remaining epochs by their cost under the pixel model, so the short early
-epochs of a curriculum do not make it optimistic. The bar also shows how much of the time the
+The ETA is a per-stage prediction corrected by measured progress: each epoch's predicted cost
+(seconds from the pre-flight's one step at each size, or the pixel model without a pre-flight)
+is scaled by how long the predicted work done so far actually took. The cheap early epochs of a
+curriculum therefore make it neither optimistic (a linear extrapolation would be) nor stale. The bar also shows how much of the time the
 loop waits for data; :class:`DataWaitWatch` warns, once per stage, when that exceeds 10%.
 """
 
@@ -41,20 +43,23 @@ class EpochProgress:
         num_epochs: Epochs of the curriculum.
         n_batches: Batches of this epoch.
         start_step: First batch (non-zero when resuming mid-epoch).
-        epoch_costs: Pixel cost of every epoch of the curriculum, relative to a final-size epoch.
+        epoch_costs: The predicted cost of every epoch of the curriculum (any unit: only ratios count).
         elapsed_before: Training seconds spent before this epoch's first batch (for the ETA).
+        clock: Seconds, monotonic (tests pass a fake one).
     """
 
     def __init__(
-        self, enabled: bool, epoch: int, num_epochs: int, n_batches: int, start_step: int, epoch_costs: Sequence[float], elapsed_before: float
-    ) -> None:
+        self, enabled: bool, epoch: int, num_epochs: int, n_batches: int, start_step: int, epoch_costs: Sequence[float], elapsed_before: float,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:  # fmt: skip
         self.bar: Optional[Any] = None
         self.epoch = epoch
         self.n_batches = n_batches
         self.start_step = start_step
         self.epoch_costs = list(epoch_costs)
         self.elapsed_before = elapsed_before
-        self.t_start = time.perf_counter()
+        self.clock = clock
+        self.t_start = clock()
         self.done_cost = sum(self.epoch_costs[:epoch]) + self.epoch_costs[epoch] * start_step / max(n_batches, 1)
         if enabled:
             from tqdm import tqdm
@@ -65,15 +70,19 @@ class EpochProgress:
         """Advance by one batch (``step`` just finished) and refresh the fields (``data_wait``: seconds waited this epoch)."""
         if self.bar is None:
             return
-        elapsed = time.perf_counter() - self.t_start
-        frac_cost = self.done_cost + self.epoch_costs[self.epoch] * (step + 1 - self.start_step) / max(self.n_batches, 1)
-        spent = self.elapsed_before + elapsed
-        eta = spent / frac_cost * (sum(self.epoch_costs) - frac_cost) if frac_cost > 0 else 0.0
+        elapsed = self.clock() - self.t_start
+        eta = self.eta(step)
         self.bar.set_postfix_str(
             f"stage {settings.stage + 1} B={size} m={settings.magnitude:.2f} loss {mean_loss:.3f} "
             f"{images / max(elapsed, 1e-9):.0f} img/s data {100 * data_wait / max(elapsed, 1e-9):.0f}% ETA {hms(eta)}"
         )
         self.bar.update(1)
+
+    def eta(self, step: int) -> float:
+        """Seconds left after batch ``step`` of this epoch: the predicted cost still to come, at the rate measured so far."""
+        done = self.done_cost + self.epoch_costs[self.epoch] * (step + 1 - self.start_step) / max(self.n_batches, 1)
+        spent = self.elapsed_before + self.clock() - self.t_start
+        return spent / done * (sum(self.epoch_costs) - done) if done > 0 else 0.0
 
     def close(self) -> None:
         """Remove the bar."""
