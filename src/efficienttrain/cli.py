@@ -141,17 +141,56 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "Defaults follow the paper's recipe; --preset cpu suits a small CPU machine.",
     )
     _add_config_flags(p)
+    p.add_argument("--plan", default=None, metavar="FILE", help="train the schedule of a plan file written by efficienttrain plan (its curriculum, as written; pass it again with --resume)")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .runner.loop import Trainer
 
-    trainer = Trainer(_config_from_args(args))
+    cfg = _config_from_args(args, own=("plan",))
+    curriculum = None
+    if args.plan:
+        from .runner.plan import load_plan
+
+        curriculum, _ = load_plan(args.plan)
+        if cfg.final_size and cfg.final_size != curriculum.final_size:
+            raise UserError(f"--final-size {cfg.final_size} differs from the plan's {curriculum.final_size}; drop it, or plan again at that size")
+    trainer = Trainer(cfg, curriculum=curriculum)
     result = trainer.run()
     if not result.completed:
         # As a shell reports a command ended by a signal: 130 after ctrl-C, 143 after SIGTERM.
         return 128 + int(trainer.stop_signal or signal.SIGTERM)
+    return 0
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="predict a run's wall time stage by stage, or pick the schedule that fits a time budget",
+        description="Time real training steps fed by the real loader at each stage size on this machine (as the probe does), "
+        "then predict the training time of the baseline, EfficientTrain and EfficientTrain++ stage by stage, name the "
+        "limit at each size, and write a plan file that `train --plan FILE` runs. Takes the same settings as `train`; "
+        "writes nothing else.",
+    )
+    _add_config_flags(p)
+    p.add_argument("--budget", default=None, help="pick the schedule with the most compute that fits this much training time (90m, 6h, 1.5d)")
+    p.add_argument("--out", default="plan.yaml", help="the plan file (default plan.yaml)")
+    p.add_argument("--batches", type=int, default=3, help="timed batches per size (default 3)")
+    p.set_defaults(func=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .runner.plan import make_plan, parse_duration
+
+    budget = parse_duration(args.budget) if args.budget else None
+    if args.batches < 1:
+        raise UserError("--batches must be at least 1")
+    cfg = _config_from_args(args, own=("budget", "out", "batches"))
+    plan = make_plan(cfg, epochs=None if budget else cfg.epochs, budget_s=budget, batches=args.batches)
+    print(plan.table())
+    plan.write(args.out)
+    print(f"wrote {args.out}: train it with efficienttrain train --plan {args.out} (and the same settings)")
     return 0
 
 
@@ -325,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schedule(sub)
     _add_train(sub)
     _add_probe(sub)
+    _add_plan(sub)
     _add_demo(sub)
     _add_plot(sub)
     _add_make_demo(sub)
