@@ -10,6 +10,7 @@ Run it (about half a minute on 2 CPU cores)::
     python examples/plain_pytorch.py --epochs 6 --stop-after 3 --checkpoint run.pt   # interrupted ...
     python examples/plain_pytorch.py --epochs 6 --checkpoint run.pt --resume         # ... and resumed
     python examples/plain_pytorch.py --shards OUT    # from WebDataset shards (efficienttrain shards DIR OUT)
+    python examples/plain_pytorch.py --hf DATASET    # from a Hugging Face dataset saved with save_to_disk
 
 With ``--shards`` the stream takes the sampler's place: it is the loader's dataset, its workers
 form whole batches (``batch_size=None``), and it answers ``set_epoch``, ``settings`` and
@@ -49,6 +50,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs (to try --resume)")
     p.add_argument("--shards", type=Path, default=None, help="train from WebDataset shards: a folder with train/ and val/ (from efficienttrain shards)")
+    p.add_argument("--hf", type=Path, default=None, help="train from a Hugging Face dataset saved with save_to_disk (splits train and validation)")
     return p.parse_args(argv)
 
 
@@ -89,6 +91,22 @@ def shard_loaders(args: argparse.Namespace, curriculum: et.Curriculum) -> tuple[
     return stream, loader, DataLoader(et.EvalStream(val), batch_size=2 * args.batch_size), train.classes
 
 
+def hf_loaders(args: argparse.Namespace, curriculum: et.Curriculum) -> tuple[et.CurriculumBatchSampler, DataLoader, DataLoader, list[str]]:
+    """Loaders of a Hugging Face dataset on disk: map-style, so the same sampler as a folder."""
+    import datasets
+
+    from efficienttrain.data.hf import HFImageDataset
+
+    splits = datasets.load_from_disk(str(args.hf))
+    train_data = HFImageDataset(splits["train"], et.build_train_transform(args.image_size))
+    train_set = et.CurriculumDataset(train_data)  # EfficientTrain
+    sampler = et.CurriculumBatchSampler(train_set, curriculum, args.batch_size, seed=args.seed)  # EfficientTrain
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=args.workers, persistent_workers=args.workers > 0)
+    val_set = HFImageDataset(splits["validation"], et.build_eval_transform(args.image_size, crop_pct=1.0))
+    classes = train_data.classes or [str(i) for i in range(max(train_data.labels()) + 1)]
+    return sampler, loader, DataLoader(val_set, batch_size=2 * args.batch_size), classes
+
+
 def main(argv: Optional[Sequence[str]] = None) -> float:
     """Train through the curriculum and return the final validation top-1 (%)."""
     args = parse_args(argv)
@@ -102,6 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
 
     if args.shards is not None:
         sampler, loader, val_loader, classes = shard_loaders(args, curriculum)
+    elif args.hf is not None:
+        sampler, loader, val_loader, classes = hf_loaders(args, curriculum)
     else:
         sampler, loader, val_loader, classes = demo_loaders(args, curriculum)
 

@@ -56,6 +56,24 @@ def test_plain_pytorch_trains_from_shards_and_resumes(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_plain_pytorch_trains_from_a_hugging_face_dataset(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c"])})
+
+    def split(n: int) -> "datasets.Dataset":
+        images = [Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)) for _ in range(n)]
+        return datasets.Dataset.from_dict({"image": images, "label": [i % 3 for i in range(n)]}, features=features)
+
+    datasets.DatasetDict({"train": split(24), "validation": split(6)}).save_to_disk(str(tmp_path / "hf"))
+    out = run_example("plain_pytorch.py", *TINY, "--image-size", "16", "--batch-size", "8", "--hf", str(tmp_path / "hf"), cwd=tmp_path)
+    assert "epoch 3/3  B=16" in out and "final val top1" in out
+
+
+@pytest.mark.slow
 def test_lightning_example(tmp_path: Path) -> None:
     pytest.importorskip("lightning")
     out = run_example(
