@@ -114,3 +114,20 @@ def test_bad_hugging_face_sources_are_one_line_errors(tmp_path, capsys, monkeypa
     folder = _saved(tmp_path / "y")
     monkeypatch.setitem(sys.modules, "datasets", None)
     assert_one_line_error(*_error_of(capsys, _train(tmp_path / "x", folder)), "pip install 'efficienttrain[hf]'")
+
+
+def test_parquet_validation_is_one_split_and_unlabelled_rows_are_refused(tmp_path, capsys):
+    from efficienttrain.data.hf import open_hf_splits
+
+    folder = tmp_path / "pq" / "data"
+    folder.mkdir(parents=True)
+    _table(12, ["a", "b"]).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    _table(4, ["a", "b"], seed=1).to_parquet(str(folder / "validation-00000-of-00001.parquet"))
+    unlabelled = datasets.Dataset.from_dict({"image": [Image.new("RGB", (8, 8))] * 5, "label": [-1] * 5}, features=datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")}))
+    unlabelled.to_parquet(str(folder / "test-00000-of-00001.parquet"))
+    train, val = open_hf_splits(str(tmp_path / "pq"), "val", None)
+    assert len(train) == 12 and len(val) == 4  # the test split is not validation
+    # Converting Parquet shows the datasets package's progress bars first; the error is still one line, and the last.
+    code, err = _error_of(capsys, _train(tmp_path, tmp_path / "pq", "--val-data", str(folder / "test-00000-of-00001.parquet")))
+    errors = [line for line in err.splitlines() if line.startswith("efficienttrain: error:")]
+    assert code == 2 and "Traceback" not in err and len(errors) == 1 and "labelled -1" in errors[0] and err.strip().endswith(errors[0])

@@ -94,3 +94,10 @@ def test_plan_then_train_the_plan_as_written(tmp_path, capsys, monkeypatch):
     assert_one_line_error(main(["plan", *common, "--budget", "soon"]), capsys.readouterr().err, "not a duration")
     Path("bad.yaml").write_text("stages: []\n")
     assert_one_line_error(main(["train", *common, "--plan", "bad.yaml", "--output", "run2"]), capsys.readouterr().err, "not a plan file")
+
+
+def test_a_huge_budget_stops_at_the_longest_plan(tmp_path):
+    from efficienttrain.runner.plan import MAX_PLAN_EPOCHS
+
+    cands = fit_budget(tiny_config(tmp_path, final_size=32), 1e12, MODEL, 10)
+    assert all(c.length == MAX_PLAN_EPOCHS for c in cands)

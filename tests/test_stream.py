@@ -357,3 +357,15 @@ def test_shards_at_a_url_train_and_an_unreachable_url_is_a_one_line_error(tmp_pa
 
     _error(capsys, main(_cli_train(tmp_path / "cli", f"http://127.0.0.1:{free_port()}/nothing")), "cannot reach http://127.0.0.1")
     _error(capsys, main(_cli_train(tmp_path / "cli", f"{url}/train/shard-{{000000..000099}}.tar", "--val-data", f"{url}/val")), "does not list shard-000005.tar")
+
+
+def test_a_stale_index_is_a_one_line_error_not_a_hang_and_a_pattern_reads_the_index_beside_it(tmp_path):
+    data = _shards(tmp_path, per_class=6, shard_size=5)
+    pattern = ShardSet.open(str(data / "train" / "shard-{000000..000001}.tar"))
+    assert pattern.classes == ["class0", "class1", "class2"] and [s.samples for s in pattern.shards] == [5, 5]
+    index = json.loads((data / "train" / "index.json").read_text())
+    index["shards"][0]["samples"] = 7  # a stale index: the tar holds 5
+    (data / "train" / "index.json").write_text(json.dumps(index))
+    stream = CurriculumStream(ShardSet.open(str(data / "train")), create_curriculum("constant", 1, 16), 4, shuffle_buffer=100)
+    with pytest.raises(UserError, match="holds 5 samples where its index says 7"):
+        stream.sample_indices(0)

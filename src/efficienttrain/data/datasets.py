@@ -394,6 +394,9 @@ def _hf(source: str, val_data: Optional[str], val_split: str, train_tf: Callable
     checked = {"skip_bad_images": skip_bad_images, "max_pixels": max_pixels}
     train = HFImageDataset(train_table, train_tf, name=f"the training split of {source}", **checked)
     val = HFImageDataset(val_table, eval_tf, name=f"the validation split of {val_data or source}", **checked)
+    labels = train.labels() + val.labels()
+    if min(labels, default=0) < 0:
+        raise UserError(f"{source} has rows labelled {min(labels)} (unlabelled, as a Hub test split often is); train and validate on labelled splits")
     classes = train.classes or [str(i) for i in range(max(train.labels()) + 1)]
     if val.classes and val.classes != classes or max(val.labels(), default=0) >= len(classes):
         raise UserError(f"the validation split's classes differ from the training split's ({len(val.classes or [])} against {len(classes)}); use splits of one dataset")

@@ -87,7 +87,9 @@ def _single(datasets: Any, spec: str) -> Any:
 def _parquet_splits(datasets: Any, folder: Path, val_split: str, val_data: Optional[str]) -> tuple[Any, Any]:
     files = _parquet_files(folder)
     train = [str(p) for p in files if p.name.startswith("train")]
-    val = [str(p) for p in files if p.name.startswith((val_split, *VAL_NAMES))]
+    # The first validation name that has files, alone: a Hub layout's test split (often unlabelled) is not validation.
+    name = next((n for n in (val_split, *VAL_NAMES) if any(p.name.startswith(n) for p in files)), None)
+    val = [str(p) for p in files if name is not None and p.name.startswith(name)]
     if not train or (not val and val_data is None):
         raise UserError(f"{folder} needs Parquet files named train-*.parquet and {val_split}-*.parquet (or validation-*), or pass --val-data")
     try:
@@ -118,6 +120,7 @@ class HFImageDataset(Dataset):
         if image is None or label is None:
             missing = "an image column" if image is None else "a label column"
             raise UserError(f"{name} has no {missing} (its columns: {', '.join(features)}); name them image and label")
+        table = table.select_columns([image, label])  # reading a row decodes nothing else
         if isinstance(features[image], datasets.Image):
             table = table.cast_column(image, datasets.Image(decode=False))  # bytes: decoded here, with the pixel limit
         self.table, self.image_column, self.label_column = table, image, label

@@ -33,6 +33,7 @@ The position reaches persistent workers through a small shared tensor, written b
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -149,7 +150,7 @@ def read_shard(path: str, start: int = 0, stop: Optional[int] = None) -> Iterato
                     parts[suffix.lower()] = handle.read() if handle is not None else b""
             if key is not None and position >= start and (stop is None or position < stop):
                 yield _sample(path, key, parts, position)
-    except (tarfile.TarError, EOFError, OSError) as err:
+    except (tarfile.TarError, EOFError, OSError, http.client.HTTPException) as err:  # IncompleteRead: a connection dropped mid-shard
         raise UserError(f"cannot read the shard {path} ({err}); rewrite it (efficienttrain shards) or remove it from --data") from None
     finally:
         if response is not None:
@@ -307,6 +308,9 @@ class ShardSet:
                 raise UserError(f"no .tar shards in {folder}; write them with: efficienttrain shards SRC OUT")
         else:
             paths = [str(Path(p).expanduser()) for p in expand_braces(spec)]
+            beside = {str(Path(p).parent) for p in paths}
+            if len(beside) == 1 and (Path(next(iter(beside))) / INDEX).is_file():
+                return cls._from_index(Path(next(iter(beside))), names=[os.path.basename(p) for p in paths])
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
             raise UserError(f"shard not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + "; check the --data pattern")
@@ -327,12 +331,22 @@ class ShardSet:
         unknown = [n for n in names or () if n not in counts]
         if unknown:
             raise UserError(f"{base}/{INDEX} does not list {unknown[0]}; a URL pattern needs the shards' index beside them")
-        return cls([Shard(f"{base}/{n}", counts[n]) for n in names or counts], index.classes, bad_images=index.bad_images)
+        shards = [Shard(f"{base}/{n}", counts[n]) for n in names or counts]
+        empty = [s.path for s in shards if s.samples < 1]
+        if empty:
+            raise UserError(f"the shard {empty[0]} holds no samples; write the shards again or leave it out of the pattern")
+        return cls(shards, index.classes, bad_images=index.bad_images)
 
     @classmethod
-    def _from_index(cls, folder: Path) -> "ShardSet":
+    def _from_index(cls, folder: Path, names: Optional[list[str]] = None) -> "ShardSet":
+        """The shards an index lists (or those of ``names`` among them), with its class names."""
         index = ShardIndex.read(folder)
-        shards = [Shard(str(folder / s["name"]), int(s["samples"])) for s in index.shards]
+        counts = {s["name"]: int(s["samples"]) for s in index.shards}
+        unknown = [n for n in names or () if n not in counts]
+        if unknown:
+            missing = not (folder / unknown[0]).is_file()
+            raise UserError(f"shard not found: {folder / unknown[0]}; check the --data pattern" if missing else f"{folder / INDEX} does not list {unknown[0]}; write the shards again")
+        shards = [Shard(str(folder / n), counts[n]) for n in (names or counts)]
         missing = [s.path for s in shards if not os.path.isfile(s.path)]
         if missing:
             raise UserError(f"shard not found: {missing[0]} (listed in {folder / INDEX}); rewrite the shards with efficienttrain shards")
@@ -421,6 +435,8 @@ class _Lane:
             samples = self.loaded[1]
             start = position - self.bounds[g]
             got = samples[start : start + count - len(out)]
+            if not got:  # pragma: no cover - _read checks the counts; this keeps a miscount from spinning
+                raise UserError("a shard holds fewer samples than its index says; write the shards again with efficienttrain shards")
             out += got
             position += len(got)
         return out
@@ -429,8 +445,14 @@ class _Lane:
         shards = self.stream.shards
         samples = []
         for piece in self.groups[g]:
-            first = shards.offsets[piece.shard]
-            samples += [(first + s.position, s) for s in read_shard(shards.shards[piece.shard].path, piece.start, piece.stop)]
+            first, path = shards.offsets[piece.shard], shards.shards[piece.shard].path
+            got = [(first + s.position, s) for s in read_shard(path, piece.start, piece.stop)]
+            if len(got) != piece.samples:
+                raise UserError(
+                    f"the shard {path} holds {piece.start + len(got)} samples where its index says {shards.shards[piece.shard].samples}; "
+                    "write the shards again with efficienttrain shards (or remove the stale index.json)"
+                )
+            samples += got
         seed = sample_seed(self.stream.seed, self.epoch, samples[0][0], view=2)
         perm = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed)).tolist()
         return [samples[i] for i in perm]
@@ -552,11 +574,13 @@ class CurriculumStream(CurriculumSchedule, IterableDataset):
 
     def state_dict(self, epoch: Optional[int] = None, start_step: Optional[int] = None) -> dict[str, Any]:
         """The position, as the batch sampler records it, plus the lanes (the order depends on them)."""
-        return {**super().state_dict(epoch, start_step), "lanes": self.lanes}
+        return {**super().state_dict(epoch, start_step), "lanes": self.lanes, "shuffle_buffer": self.shuffle_buffer}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("lanes"):
             self.lanes = int(state["lanes"])
+        if state.get("shuffle_buffer"):
+            self.shuffle_buffer = int(state["shuffle_buffer"])
         super().load_state_dict(state)
 
     def bad_image_count(self) -> int:
@@ -645,9 +669,13 @@ class PlannedStream(IterableDataset):
         shards = self.stream.shards
         mine = list(range(len(shards.shards)))[worker::workers] or list(range(len(shards.shards)))
         while True:
+            got = 0
             for number in mine:
                 for sample in read_shard(shards.shards[number].path):
+                    got += 1
                     yield shards.offsets[number] + sample.position, sample
+            if not got:
+                raise UserError("the shards hold no samples; write them again with efficienttrain shards")
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()

@@ -231,16 +231,31 @@ class Trainer:
     def _choose_precision(self) -> None:
         """Resolve ``--amp auto`` on a CPU (:mod:`.precision`): fp32 unless bf16 makes a step faster here."""
         parts = self._parts()
-        if self.cfg.amp != "auto" or parts.runtime.device.type != "cpu":
+        if self.cfg.amp != "auto":
+            return
+        if parts.runtime.device.type != "cpu":
+            self._keep_resumed_precision()
             return
         resumed = (parts.resume.amp or "none") if parts.resume is not None else None  # older checkpoints: fp32, as auto was on a CPU
         choice = choose_cpu_precision(
-            resumed=resumed, deterministic=self.cfg.deterministic, distributed=parts.runtime.world_size > 1,
+            # Under --compile a timed step would include compiling a graph for each precision: the capability decides.
+            resumed=resumed if resumed != "fp16" else "none", deterministic=self.cfg.deterministic, distributed=parts.runtime.world_size > 1 or self.cfg.compile,
             step_seconds=lambda amp: self._dry.seconds(parts.curriculum.final_size, amp),
         )  # fmt: skip
         parts.runtime = self._runtime = dataclasses.replace(parts.runtime, amp=choice.amp)
         if choice.fp32_s is not None or choice.amp != "none":
             self.log(choice.line())
+
+    def _keep_resumed_precision(self) -> None:
+        """On a GPU under ``--amp auto``, a resume keeps the precision the run began with (if this device has it)."""
+        parts = self._parts()
+        saved = parts.resume.amp if parts.resume is not None else ""
+        if not saved or saved == parts.runtime.amp:
+            return
+        if saved == "bf16" and not torch.cuda.is_bf16_supported():
+            self.log(f"note: the run began in bf16, which this GPU lacks; it continues in {parts.runtime.amp}")
+            return
+        parts.runtime = self._runtime = dataclasses.replace(parts.runtime, amp=saved)
 
     def _check_amp_speed(self) -> None:
         """After the pre-flight: one line when an explicit CPU mixed precision is far slower than fp32 here."""

@@ -2,7 +2,8 @@
 
 The plan measures before it predicts. :func:`~efficienttrain.runner.probe.probe` times real
 training steps fed by the real loader at every size of EfficientTrain's schedule, with the run's
-own config (model, batch, workers, shrink plan), and writes nothing. Time per image is then
+own config (model, batch, workers, shrink plan), and writes nothing. Under ``torchrun`` each
+process measures its own steps and predicts its own images (an epoch's share of one process). Time per image is then
 fitted as ``a + b * size**2`` (a fixed part and a part that grows with the pixels) over the
 measured sizes, so that schedules whose sizes were not measured (EfficientTrain++'s, the baseline's
 if it differs) are predicted too. A schedule's training time is the sum over its stages of the
@@ -33,6 +34,8 @@ from .config import TrainConfig
 __all__ = ["TimeModel", "StagePlan", "SchedulePlan", "Plan", "make_plan", "load_plan", "parse_duration", "PLAN_FORMAT"]
 
 PLAN_FORMAT = "efficienttrain-plan/1"
+#: The longest schedule a budget fit proposes (in epochs; a budget that would allow more gets this).
+MAX_PLAN_EPOCHS = 10_000.0
 
 
 def parse_duration(text: str) -> float:
@@ -207,15 +210,21 @@ def fit_budget(cfg: TrainConfig, budget_s: float, time_model: TimeModel, images_
     """
     out = []
     for name in ("efficienttrain", "efficienttrain++"):
-        lo, hi = 1.0, 1.0
-        if _schedule(cfg, name, lo, time_model, images_per_epoch).seconds > budget_s:
+
+        def fits(length: float, name: str = name) -> bool:
+            return _schedule(cfg, name, length, time_model, images_per_epoch).seconds <= budget_s
+
+        if not fits(1.0):
             continue
-        while hi < 10_000 and _schedule(cfg, name, hi * 2, time_model, images_per_epoch).seconds <= budget_s:
-            hi *= 2
-        hi *= 2
+        lo = 1.0
+        while lo * 2 <= MAX_PLAN_EPOCHS and fits(lo * 2):
+            lo *= 2
+        hi = min(lo * 2, MAX_PLAN_EPOCHS)  # the first length that does not fit, or the cap
+        if fits(hi):
+            lo = hi
         while hi - lo > 0.1:
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if _schedule(cfg, name, mid, time_model, images_per_epoch).seconds <= budget_s else (lo, mid)
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
         out.append(_schedule(cfg, name, math.floor(lo * 10) / 10, time_model, images_per_epoch))
     if not out:
         from .progress import hms

@@ -98,14 +98,7 @@ class DrySteps:
         """One throw-away step at ``size``, logged and recorded."""
         compiled = self.parts.compiled
         before = compiled.graphs if compiled is not None else 0
-        try:
-            step = self._step(size)
-        except torch.OutOfMemoryError:
-            raise UserError(self._oom_message(size)) from None
-        except RuntimeError as err:
-            if "can't allocate memory" not in str(err):
-                raise
-            raise UserError(self._oom_message(size)) from None
+        step = self._guarded(size, lambda: self._step(size))
         if compiled is not None:
             step.graphs = compiled.graphs - before
             if step.graphs == 0:
@@ -116,7 +109,18 @@ class DrySteps:
 
     def seconds(self, size: int, amp: str) -> float:
         """The wall time of one throw-away step at ``size`` in precision ``amp`` (``none``, ``bf16``, ``fp16``); not recorded."""
-        return self._step(size, amp).seconds
+        return self._guarded(size, lambda: self._step(size, amp)).seconds
+
+    def _guarded(self, size: int, step: Callable[[], DryStep]) -> DryStep:
+        """``step()``, with running out of memory turned into the one-line error that names the fix."""
+        try:
+            return step()
+        except torch.OutOfMemoryError:
+            raise UserError(self._oom_message(size)) from None
+        except RuntimeError as err:
+            if "can't allocate memory" not in str(err):
+                raise
+            raise UserError(self._oom_message(size)) from None
 
     def _step(self, size: int, amp: Optional[str] = None) -> DryStep:
         parts, cfg = self.parts, self.cfg

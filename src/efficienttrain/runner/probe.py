@@ -97,7 +97,7 @@ class ProbeReport:
         notes: Remarks printed under the table.
         provenance: Git commit, library versions and CPU of the measurement.
         round_speedups: The ``together`` prediction from each round alone: the probe's own spread.
-        images_per_epoch: Images an epoch trains on all ranks (whole batches, as the sampler yields them).
+        images_per_epoch: Images an epoch trains on each process (whole batches, as the sampler yields them).
     """
 
     model: str
@@ -310,5 +310,5 @@ def probe(cfg: TrainConfig, *, batches: int = 3, warmup: int = 1, rounds: int = 
         provenance = {"git_commit": commit, "git_dirty": dirty, "versions": software_versions(), "machine": machine_info()}
         return ProbeReport(
             cfg.model, cur.final_size, trainer.cfg.resolved_workers(), torch.get_num_threads(), rows, cur.to_dict(), curriculum_cost(cur).speedup, notes, provenance,
-            round_speedups, trainer.parts.sampler.steps_per_epoch * bs * trainer.parts.runtime.world_size,
+            round_speedups, trainer.parts.sampler.steps_per_epoch * bs,
         )

@@ -135,13 +135,17 @@ def weights_checksum(model: nn.Module) -> str:
 # -- RunState <-> the run directory's records ----------------------------------------------------
 def step_signature(cfg: "TrainConfig", parts: "TrainingParts") -> dict[str, int]:
     """Settings that fix the order of samples and the step count: a resume must not change them."""
-    return {
+    signature = {
         "batch_size": cfg.batch_size,
         "accum_steps": cfg.accum_steps,
         "seed": cfg.seed,
         "steps_per_epoch": parts.sampler.steps_per_epoch,
         "total_updates": parts.optim.total_updates,
+        "replay": cfg.replay,  # the fresh samples per batch
     }
+    if hasattr(parts.sampler, "shuffle_buffer"):  # a stream's groups, and so its order, depend on it
+        signature["shuffle_buffer"] = parts.sampler.shuffle_buffer
+    return signature
 
 
 class SamplerPosition:
@@ -224,8 +228,8 @@ def check_resumable(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint
     if ckpt.world_size != parts.runtime.world_size:
         raise UserError(f"--resume: the checkpoint was made with {ckpt.world_size} processes, not {parts.runtime.world_size}; resume with the same number")
     signature = step_signature(cfg, parts)
-    if ckpt.steps and ckpt.steps != signature:
-        changed = [k for k, v in signature.items() if ckpt.steps.get(k) != v]
+    changed = [k for k, v in signature.items() if k in (ckpt.steps or {}) and ckpt.steps[k] != v]  # older checkpoints lack the newer keys
+    if changed:
         raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
     ours = parts.model.state_dict()
     mismatch = sorted(set(ckpt.model) ^ set(ours)) or [k for k, v in ckpt.model.items() if tuple(v.shape) != tuple(ours[k].shape)]
