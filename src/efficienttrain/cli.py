@@ -156,7 +156,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         curriculum, _ = load_plan(args.plan)
         if cfg.final_size and cfg.final_size != curriculum.final_size:
             raise UserError(f"--final-size {cfg.final_size} differs from the plan's {curriculum.final_size}; drop it, or plan again at that size")
-    trainer = Trainer(cfg, curriculum=curriculum)
+    trainer = Trainer(cfg) if curriculum is None else Trainer(cfg, curriculum=curriculum)
     result = trainer.run()
     if not result.completed:
         # As a shell reports a command ended by a signal: 130 after ctrl-C, 143 after SIGTERM.
