@@ -81,6 +81,23 @@ def tiny_config(tmp_path: Path, **overrides: Any):
     return make_config(values, preset="cpu")
 
 
+def sigterm_at_loss_call(trainer: Any, call: int) -> None:
+    """Make ``trainer`` act as if SIGTERM arrived during its ``call``-th loss (the pre-flight must be off: it calls the loss too)."""
+    import signal
+
+    trainer.setup()
+    calls = {"n": 0}
+    forward = trainer.parts.objective.criterion.forward
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == call:
+            trainer._stop_signal = signal.SIGTERM
+        return forward(*args, **kwargs)
+
+    trainer.parts.objective.criterion.forward = counting
+
+
 def make_image_folder(root: Path, classes: int = 3, per_class: int = 4, size: int = 24, splits=("train", "val")) -> Path:
     """Write a small ImageFolder tree of random PNGs."""
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ from efficienttrain.rundir import load_checkpoint
 from efficienttrain.runner import Trainer, weights_checksum
 from efficienttrain.runner.config import load_config, make_config
 
-from .conftest import free_port, metric_rows, tiny_config
+from .conftest import free_port, metric_rows, sigterm_at_loss_call, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -86,17 +86,7 @@ def test_resume_mid_epoch_matches_uninterrupted(tmp_path):
     straight = Trainer(tiny_config(tmp_path / "a", workers=1)).run()
     # No pre-flight: its throw-away steps would also call the criterion (it changes no weights).
     first = Trainer(tiny_config(tmp_path / "b", workers=1, preflight=False))
-    first.setup()
-    calls = {"n": 0}
-    forward = first.parts.objective.criterion.forward
-
-    def counting(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 7:  # epoch 2, step 1 (5 steps per epoch)
-            first._stop_signal = signal.SIGTERM
-        return forward(*args, **kwargs)
-
-    first.parts.objective.criterion.forward = counting
+    sigterm_at_loss_call(first, 7)  # epoch 2, step 1 (5 steps per epoch)
     stopped = first.run()
     assert not stopped.completed
     state = load_checkpoint(stopped.output_dir / "last.pt")

@@ -22,7 +22,7 @@ from efficienttrain.data.worker import CurriculumDataset
 from efficienttrain.errors import UserError
 from efficienttrain.runner import Trainer
 
-from .conftest import assert_one_line_error, make_image_folder, tiny_config
+from .conftest import assert_one_line_error, make_image_folder, sigterm_at_loss_call, tiny_config
 
 
 def _shards(tmp_path: Path, classes: int = 3, per_class: int = 20, shard_size: int = 7, size: int = 40) -> Path:
@@ -167,8 +167,6 @@ def test_a_stream_and_a_folder_of_the_same_images_get_the_same_settings_at_every
 @pytest.mark.slow
 def test_training_from_shards_resumes_mid_epoch_to_identical_weights(tmp_path):
     """A stop mid-epoch (as on SIGTERM) on a stream with a worker resumes to the uninterrupted run's weights and metrics."""
-    import signal
-
     data = _shards(tmp_path, per_class=10, shard_size=4)
 
     def cfg(name: str, **extra):
@@ -176,17 +174,7 @@ def test_training_from_shards_resumes_mid_epoch_to_identical_weights(tmp_path):
 
     straight = Trainer(cfg("a")).run()
     first = Trainer(cfg("b", preflight=False))
-    first.setup()
-    calls = {"n": 0}
-    forward = first.parts.objective.criterion.forward
-
-    def counting(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 8:  # epoch 2, step 2 (5 steps per epoch)
-            first._stop_signal = signal.SIGTERM
-        return forward(*args, **kwargs)
-
-    first.parts.objective.criterion.forward = counting
+    sigterm_at_loss_call(first, 8)  # epoch 2, step 2 (5 steps per epoch)
     assert not first.run().completed
     resumed = Trainer(cfg("b", resume=True)).run()
     assert resumed.completed
