@@ -12,6 +12,7 @@ is one field in one section.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from dataclasses import dataclass, field, fields
@@ -134,6 +135,12 @@ class CurriculumOptions:
     )
     reduced_decode: bool = _opt(False, "decode JPEGs at 1/2, 1/4 or 1/8 scale when the random-resized crop allows it (image folders without --preload)")
     replay: int = _opt(1, "EfficientTrain++ replay: below the final size, use each loaded image K times (fresh crop and flip); epochs then see 1/K as many distinct images", bound=Bound(1, 64))
+    batch_growth: float = _opt(
+        1.0,
+        "larger early batches: below the final size F, a stage at size B trains batches of up to min(K, (F/B)^2) times --batch-size "
+        "(fewer steps, every image once per epoch, lr scaled linearly; lowered where the pre-flight runs out of memory); 1 turns it off",
+        bound=Bound(1, 64),
+    )
     crop_in_workers: bool = _opt(False, "deprecated spelling of --shrink-at workers (removed in 0.2.0)")
     augment_at_size: bool = _opt(False, "deprecated: with --crop-in-workers, the spelling of --shrink-at before-augment (removed in 0.2.0)")
 
@@ -391,6 +398,10 @@ class TrainConfig(OutputOptions, RuntimeOptions, ObjectiveOptions, AugmentationO
                 out[k] = list(v)
         return out
 
+    def batch_quantum(self) -> int:
+        """Every batch size of the run is a multiple of this: the replay, doubled where Mixup/CutMix pair images."""
+        return self.replay * (2 if (self.mixup > 0 or self.cutmix > 0) and self.replay % 2 else 1)
+
     def validate(self) -> "TrainConfig":
         """Check every section's options, then the rules across sections; return ``self``.
 
@@ -404,6 +415,8 @@ class TrainConfig(OutputOptions, RuntimeOptions, ObjectiveOptions, AugmentationO
             raise UserError(f"Mixup/CutMix need an even --batch-size, got {self.batch_size}")
         if self.batch_size % self.replay:
             raise UserError(f"--replay must be a positive divisor of --batch-size {self.batch_size}, got {self.replay}")
+        if self.batch_growth > 1 and self.accum_steps > 1:
+            raise UserError("--batch-growth and --accum-steps both set the batch per update: give one of them (--batch-growth 1 or --accum-steps 1)")
         if self.extra:
             raise UserError(_unknown_keys_message(sorted(self.extra)))
         return self
@@ -493,9 +506,15 @@ class FieldType(NamedTuple):
     optional: bool
 
 
+@functools.lru_cache(maxsize=1)
+def _type_hints() -> dict[str, Any]:
+    # Evaluating every field's annotation takes about 10 ms; a config coerces each of its ~80 fields.
+    return typing.get_type_hints(TrainConfig)
+
+
 def field_type(name: str) -> FieldType:
     """The :class:`FieldType` of a :class:`TrainConfig` field."""
-    hint = typing.get_type_hints(TrainConfig)[name]
+    hint = _type_hints()[name]
     args = typing.get_args(hint)
     optional = typing.get_origin(hint) is typing.Union and type(None) in args
     if optional:
@@ -607,7 +626,8 @@ def load_config(path: Union[str, Path], overrides: Optional[dict[str, Any]] = No
     if not path.is_file():
         raise missing_file_error(path, "config file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        # libyaml's loader, where PyYAML has it: 10x faster than the pure-Python one, with the same safe types.
+        raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise UserError(f"cannot parse config {path} as YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):
