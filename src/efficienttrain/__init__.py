@@ -35,7 +35,7 @@ _WHERE: dict[str, str] = {
         ".curricula",
     ),
     **dict.fromkeys(
-        ("CurriculumBatchSampler", "CurriculumDataset", "CurriculumStream", "DemoDataset", "EvalStream", "ShardSet", "ShrinkPlan", "build_eval_transform", "build_train_transform", "set_magnitude"),
+        ("BatchGrowth", "CurriculumBatchSampler", "CurriculumDataset", "CurriculumStream", "DemoDataset", "EvalStream", "ShardSet", "ShrinkPlan", "build_eval_transform", "build_train_transform", "set_magnitude"),
         ".data",
     ),
     "preserved_training_state": ".dryrun",
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .compiling import CompiledModel, compile_for_curriculum
     from .cost import CostReport, curriculum_cost, get_cost_function, measured_cost, pixel_cost, token_cost
     from .curricula import Curriculum, Settings, Stage, constant, create_curriculum, efficienttrain, efficienttrain_pp, linear, list_curricula, load_curriculum
-    from .data import CurriculumBatchSampler, CurriculumDataset, CurriculumStream, DemoDataset, EvalStream, ShardSet, ShrinkPlan, build_eval_transform, build_train_transform, set_magnitude
+    from .data import BatchGrowth, CurriculumBatchSampler, CurriculumDataset, CurriculumStream, DemoDataset, EvalStream, ShardSet, ShrinkPlan, build_eval_transform, build_train_transform, set_magnitude
     from .dryrun import preserved_training_state
     from .errors import UserError
     from .frequency import downsample, high_pass_filter, low_frequency_crop, low_frequency_crop_fft, low_frequency_crop_image, low_pass_filter, resize_to
@@ -87,6 +87,7 @@ __all__ = [
     "measured_cost",
     "get_cost_function",
     "CurriculumBatchSampler",
+    "BatchGrowth",
     "CurriculumDataset",
     "CurriculumStream",
     "EvalStream",

@@ -8,7 +8,7 @@ from .._lazy import lazy_attributes
 _WHERE: dict[str, str] = {
     **dict.fromkeys(("DatasetPair", "build_datasets", "default_final_size", "load_image", "native_size", "validate_image_folder"), ".datasets"),
     **dict.fromkeys(("DEMO_CLASSES", "DemoDataset", "write_demo_dataset"), ".demo"),
-    **dict.fromkeys(("CurriculumBatchSampler", "CurriculumSchedule", "SamplerState", "batch_keys"), ".sampler"),
+    **dict.fromkeys(("BatchGrowth", "CurriculumBatchSampler", "CurriculumSchedule", "SamplerState", "batch_keys"), ".sampler"),
     **dict.fromkeys(("CurriculumStream", "EvalStream", "ShardSet"), ".stream"),
     **dict.fromkeys(("CurriculumDataset", "SampleKey", "sample_seed", "replay_view"), ".worker"),
     **dict.fromkeys(("SHRINK_AT", "ShrinkPlan", "shrink_batch"), ".shrink"),
@@ -19,7 +19,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 if TYPE_CHECKING:  # pragma: no cover
     from .datasets import DatasetPair, build_datasets, default_final_size, load_image, native_size, validate_image_folder
     from .demo import DEMO_CLASSES, DemoDataset, write_demo_dataset
-    from .sampler import CurriculumBatchSampler, CurriculumSchedule, SamplerState, batch_keys
+    from .sampler import BatchGrowth, CurriculumBatchSampler, CurriculumSchedule, SamplerState, batch_keys
     from .stream import CurriculumStream, EvalStream, ShardSet
     from .worker import CurriculumDataset, SampleKey, replay_view, sample_seed
     from .shrink import SHRINK_AT, ShrinkPlan, shrink_batch
@@ -36,6 +36,7 @@ __all__ = [
     "DemoDataset",
     "write_demo_dataset",
     "CurriculumBatchSampler",
+    "BatchGrowth",
     "CurriculumSchedule",
     "CurriculumStream",
     "EvalStream",

@@ -24,7 +24,7 @@ from ..curricula import Curriculum, Settings
 from .shrink import ShrinkPlan
 from .worker import CurriculumDataset, SampleKey, replay_view, sample_seed
 
-__all__ = ["SampleKey", "SamplerState", "CurriculumSchedule", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "batch_keys", "replay_view"]
+__all__ = ["SampleKey", "SamplerState", "BatchGrowth", "CurriculumSchedule", "CurriculumBatchSampler", "CurriculumDataset", "sample_seed", "batch_keys", "replay_view"]
 
 @dataclass(frozen=True)
 class SamplerState:
@@ -50,6 +50,67 @@ class SamplerState:
         """Read a dict written by :meth:`to_dict` (``start_step`` and ``seed`` may be missing)."""
         seed = data.get("seed")
         return cls(int(data["epoch"]), int(data.get("start_step") or 0), None if seed is None else int(seed))
+
+
+@dataclass(frozen=True)
+class BatchGrowth:
+    """Larger batches in the stages below the final size (EfficientTrain++'s large early batches).
+
+    A stage at size ``B`` trains batches of up to ``min(max_factor, (final_size / B) ** 2)`` times
+    the base batch: such a batch holds about as many pixels as a base batch at the final size, so
+    it needs about that batch's activation memory. The run lowers a stage's batch where its
+    pre-flight step runs out of memory; ``batches`` holds the sizes in use.
+
+    Attributes:
+        max_factor: The cap (``--batch-growth``); 1 turns growth off.
+        batches: Batch size (per process) at each stage size that grows; other sizes use the base.
+    """
+
+    max_factor: float = 1.0
+    batches: Mapping[int, int] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def for_curriculum(cls, curriculum: Curriculum, batch_size: int, max_factor: float, multiple_of: int = 1) -> "BatchGrowth":
+        """The grown batch of every stage size of ``curriculum`` below the final size.
+
+        Args:
+            curriculum: The curriculum.
+            batch_size: The base batch size (per process).
+            max_factor: The cap on the growth.
+            multiple_of: Every batch is a multiple of this (the replay; 2 under Mixup/CutMix).
+        """
+        final = curriculum.final_size
+        batches = {}
+        for size in curriculum.sizes:
+            grown = int(batch_size * min(float(max_factor), (final / size) ** 2) + 1e-6) // multiple_of * multiple_of
+            if size < final and grown > batch_size:
+                batches[size] = grown
+        return cls(float(max_factor), batches)
+
+    @property
+    def active(self) -> bool:
+        """Whether any stage grows its batch."""
+        return bool(self.batches)
+
+    def batch(self, size: int, base: int) -> int:
+        """The batch size at stage size ``size`` (``base`` where it does not grow)."""
+        return int(self.batches.get(int(size), base))
+
+    def with_batch(self, size: int, batch: int, base: int) -> "BatchGrowth":
+        """A copy whose stage at ``size`` trains batches of ``batch`` (``base`` or less: no growth there)."""
+        batches = {s: b for s, b in self.batches.items() if s != int(size)}
+        if batch > base:
+            batches[int(size)] = int(batch)
+        return BatchGrowth(self.max_factor, batches)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for checkpoints (sizes as strings, as JSON keys are)."""
+        return {"max_factor": self.max_factor, "batches": {str(s): b for s, b in sorted(self.batches.items())}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BatchGrowth":
+        """Read a dict written by :meth:`to_dict`."""
+        return cls(float(data.get("max_factor", 1)), {int(s): int(b) for s, b in dict(data.get("batches") or {}).items()})
 
 
 def batch_keys(plan: ShrinkPlan, fresh: list[int], settings: Settings, *, seed: int, epoch: int, final_size: int) -> list[SampleKey]:
@@ -154,6 +215,9 @@ class CurriculumSchedule:
         self.plan = plan
         self.epoch = 0
         self.start_step = 0
+        self.growth = BatchGrowth()
+        # Per epoch under growth: the sample offset where each batch starts, then the epoch's end.
+        self._offsets: dict[int, list[int]] = {}
 
     @property
     def crop_in_workers(self) -> bool:
@@ -165,12 +229,80 @@ class CurriculumSchedule:
         """Uses of each loaded image below the final size."""
         return self.plan.replay
 
+    def set_growth(self, growth: BatchGrowth) -> None:
+        """Grow the batches of the stages below the final size (:class:`BatchGrowth`).
+
+        An epoch keeps its samples: it takes fewer, larger batches where its stage grows. A batch
+        takes the settings of the sample offset where it starts and ends where the next stage
+        begins, so each stage trains the images it trains without growth.
+        """
+        self.growth = growth
+        self._offsets = {}
+
+    def _epoch_offsets(self, epoch: int) -> list[int]:
+        """Under growth: each batch's first sample within ``epoch``, then the end of its last batch."""
+        if epoch not in self._offsets:
+            base = self.batch_size
+            per_epoch = self.steps_per_epoch * base
+            limit = min(1.0, self.curriculum.epochs - epoch) * per_epoch - 1e-9 * base
+            offsets = [0]
+            while offsets[-1] < limit:
+                offsets.append(self._batch_end(epoch, offsets[-1]))
+            self._offsets[epoch] = offsets
+        return self._offsets[epoch]
+
+    def _batch_end(self, epoch: int, start: int) -> int:
+        """Where the grown batch that starts at sample ``start`` of ``epoch`` ends.
+
+        It holds the stage's grown batch, but stops at the epoch's end and where the next size
+        begins on the base batches' grid: each sample gets the size it gets without growth.
+        """
+        base = self.batch_size
+        size = self.curriculum(self._offset_progress(epoch, start)).size
+        end = min(start + self.growth.batch(size, base), self.steps_per_epoch * base)
+        grid = (start // base + 1) * base
+        while grid < end:
+            if self.curriculum(self._offset_progress(epoch, grid)).size != size:
+                return grid
+            grid += base
+        return end
+
+    def _offset_progress(self, epoch: int, offset: int) -> float:
+        """The progress of the sample at ``offset`` of ``epoch``: that of the base batch holding it.
+
+        So a sample gets the settings it gets without growth.
+        """
+        return epoch + (offset // self.batch_size) / self.steps_per_epoch
+
     def batches_in_epoch(self, epoch: int) -> int:
         """Number of batches of ``epoch`` (the last epoch of a fractional curriculum is partial)."""
+        if self.growth.active:
+            return len(self._epoch_offsets(epoch)) - 1
         remaining = self.curriculum.epochs - epoch
         if remaining >= 1 - 1e-9:
             return self.steps_per_epoch
         return max(1, math.ceil(remaining * self.steps_per_epoch - 1e-9))
+
+    def batch_size_at(self, epoch: int, step: int) -> int:
+        """Samples in batch ``step`` of ``epoch`` on this rank (the base batch size, unless the stage grows it)."""
+        if not self.growth.active:
+            return self.batch_size
+        offsets = self._epoch_offsets(epoch)
+        return offsets[step + 1] - offsets[step]
+
+    def lr_scale(self, epoch: int, step: int) -> float:
+        """The linear scaling rule's factor for batch ``step`` of ``epoch``: its size over the base batch size."""
+        return self.batch_size_at(epoch, step) / self.batch_size
+
+    def schedule_steps(self, epoch: int, step: int) -> int:
+        """Base-size batches covered once batch ``step`` of ``epoch`` is done (where a per-step LR schedule stands).
+
+        Without growth this is the global step count plus one. With it, a batch ``k`` times the base
+        counts ``k`` (rounded), so the schedule follows the samples seen, as in a run without growth.
+        """
+        if not self.growth.active:
+            return sum(self.batches_in_epoch(e) for e in range(epoch)) + step + 1
+        return epoch * self.steps_per_epoch + round(self._epoch_offsets(epoch)[step + 1] / self.batch_size)
 
     @property
     def total_steps(self) -> int:
@@ -179,6 +311,8 @@ class CurriculumSchedule:
 
     def progress(self, epoch: int, step: int) -> float:
         """Training progress, in epochs, at batch ``step`` of ``epoch``."""
+        if self.growth.active:
+            return self._offset_progress(epoch, self._epoch_offsets(epoch)[step])
         return epoch + step / self.steps_per_epoch
 
     def settings(self, epoch: int, step: int) -> Settings:
@@ -212,13 +346,18 @@ class CurriculumSchedule:
         Returns:
             ``{"epoch", "start_step", "seed"}``.
         """
-        return SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed).to_dict()
+        state = SamplerState(self.epoch if epoch is None else int(epoch), self.start_step if start_step is None else int(start_step), self.seed).to_dict()
+        if self.growth.active:  # the batches, and so the meaning of start_step, depend on the factors
+            state["batch_growth"] = self.growth.to_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Move to a position saved by :meth:`state_dict` (and take its seed, when it records one)."""
         position = SamplerState.from_dict(state)
         if position.seed is not None:
             self.set_seed(position.seed)
+        if state.get("batch_growth"):
+            self.set_growth(BatchGrowth.from_dict(state["batch_growth"]))
         self.set_epoch(position.epoch, position.start_step)
 
     def uses_per_image(self, epoch: int, step: int) -> int:
@@ -226,8 +365,8 @@ class CurriculumSchedule:
         return self.plan.uses_per_image(self.settings(epoch, step).size, self.curriculum.final_size)
 
     def fresh_in_step(self, epoch: int, step: int) -> int:
-        """Images loaded for batch ``step`` of ``epoch`` (``batch_size / uses``)."""
-        return self.batch_size // self.uses_per_image(epoch, step)
+        """Images loaded for batch ``step`` of ``epoch`` (its batch size over ``uses``)."""
+        return self.batch_size_at(epoch, step) // self.uses_per_image(epoch, step)
 
     def distinct_in_epoch(self, epoch: int) -> int:
         """Distinct images this rank loads in ``epoch`` (fewer than its samples when replaying)."""

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Subset
 from ..compiling import CompiledModel, compile_for_curriculum
 from ..curricula import Curriculum, create_curriculum, is_curriculum_file
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
-from ..data.sampler import CurriculumBatchSampler, CurriculumSchedule
+from ..data.sampler import BatchGrowth, CurriculumBatchSampler, CurriculumSchedule
 from ..data.stream import CurriculumStream, EvalStream, ShardSet
 from ..data.shrink import ShrinkPlan
 from ..data.worker import CurriculumDataset
@@ -116,7 +116,11 @@ def _build_parts(cfg: TrainConfig, runtime: Runtime, run_dir: RunDir, curriculum
     model = _build_model(cfg, objective, data, curriculum, runtime, resume is None, log)
     sampler, train_loader, val_loader = _build_loaders(cfg, data, curriculum, plan, runtime, objective.uses_magnitude)
     batches = [sampler.batches_in_epoch(e) for e in range(curriculum.num_epochs)]
+    # The LR schedule spans the base-size batches: under --batch-growth it advances by the samples
+    # a grown batch holds (CurriculumSchedule.schedule_steps), so it is set on the sampler only now.
     optim = build_optimisation(cfg, model, runtime, batches, sampler.steps_per_epoch, curriculum.epochs)
+    if cfg.batch_growth > 1:
+        sampler.set_growth(BatchGrowth.for_curriculum(curriculum, cfg.batch_size, cfg.batch_growth, cfg.batch_quantum()))
     objective.setup(data.num_classes)
     train_model = model
     if runtime.world_size > 1:
@@ -234,6 +238,8 @@ def _build_loaders(
     # between an uninterrupted and a resumed run, and would shift the global stream.
     private = {"generator": torch.Generator().manual_seed(cfg.seed), **common}
     if isinstance(data.train, ShardSet):
+        if cfg.batch_growth > 1:
+            raise UserError("--batch-growth does not work with streamed shards yet (their workers cut fixed-size batches); use an image folder, or --batch-growth 1")
         sampler, train_loader, val_loader = _stream_loaders(cfg, data, curriculum, plan, runtime, uses_magnitude, private)
     else:
         train_set = CurriculumDataset(data.train, plan=plan, expect_randaugment=uses_magnitude)

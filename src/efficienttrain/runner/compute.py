@@ -37,13 +37,12 @@ def images_per_stage(parts: TrainingParts, epoch: int, step: int) -> dict[int, i
         Stage index -> images.
     """
     sampler = parts.sampler
-    per_step = sampler.batch_size * parts.runtime.world_size
     counts: dict[int, int] = {}
     for e in range(min(epoch + 1, parts.curriculum.num_epochs)):
         steps = sampler.batches_in_epoch(e) if e < epoch else step
         for s in range(steps):
             stage = sampler.settings(e, s).stage
-            counts[stage] = counts.get(stage, 0) + per_step
+            counts[stage] = counts.get(stage, 0) + sampler.batch_size_at(e, s) * parts.runtime.world_size
     return counts
 
 

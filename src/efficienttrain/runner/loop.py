@@ -39,10 +39,11 @@ from .compute import compute_record, count_flops
 from .preflight import DrySteps
 from .precision import choose_cpu_precision, native_bf16, slow_amp_warning
 from .objectives import EvalInputs
+from .optim import GrowthStep
 from .progress import DataWaitWatch, EpochProgress, epoch_line, hms, progress_enabled
 from .records import EpochTimes, RunResult, build_summary, metrics_row
 from .rng import capture_rng, restore_rng
-from .state import EpochTally, RunState, check_resumable, make_checkpoint, make_snapshot, restore, weights_checksum
+from .state import EpochTally, RunState, SamplerPosition, check_resumable, make_checkpoint, make_snapshot, restore, weights_checksum
 
 __all__ = ["Trainer", "RunResult", "TrainingParts", "train", "weights_checksum", "ignore_stop_signals", "shutdown_loader_workers"]
 
@@ -215,6 +216,8 @@ class Trainer:
         try:
             if parts.resume is not None:  # a resume that cannot work is refused before the pre-flight's steps
                 check_resumable(self.cfg, parts, parts.resume)
+                # The pre-flight checks the checkpoint's batch-growth factors instead of choosing its own.
+                SamplerPosition(parts.sampler, RunState()).load_state_dict(parts.resume.sampler)
             # Before anything is written: an out-of-memory error at the largest size leaves
             # the output directory (and any checkpoint in it) as it was.
             self._dry = DrySteps(self.cfg, parts, self.log, should_stop=lambda: self._stop_signal is not None)
@@ -356,7 +359,7 @@ class Trainer:
                     break
                 settings = parts.sampler.settings(epoch, step)
                 update = (step + 1) % self.cfg.accum_steps == 0 or step + 1 == n_batches  # the epoch's last batch always updates
-                stop = self.train_step(state, step, batch[0], batch[1], settings, tally, update=update)
+                stop = self.train_step(state, step, batch[0], batch[1], settings, tally, update=update, growth=self._growth_step(epoch, step))
                 tally.data_wait += waited
                 if self._logger is not None and self._logger.logs_steps:
                     scalars = StepScalars(tally.last_loss, parts.optim.current_lr, tally.last_size, settings.magnitude, waited)
@@ -370,7 +373,17 @@ class Trainer:
             progress.close()
         return tally
 
-    def train_step(self, state: RunState, step: int, x: torch.Tensor, y: torch.Tensor, settings: Settings, tally: EpochTally, *, update: bool = True) -> bool:
+    def _growth_step(self, epoch: int, step: int) -> Optional[GrowthStep]:
+        """Under ``--batch-growth``: the batch's LR factor and where the LR schedule stands after it."""
+        sampler = self._parts().sampler
+        if not sampler.growth.active:
+            return None
+        return GrowthStep(sampler.lr_scale(epoch, step), sampler.schedule_steps(epoch, step))
+
+    def train_step(
+        self, state: RunState, step: int, x: torch.Tensor, y: torch.Tensor, settings: Settings, tally: EpochTally, *, update: bool = True,
+        growth: Optional[GrowthStep] = None,
+    ) -> bool:  # fmt: skip
         """One training step on a batch: crop to ``settings.size``, forward, backward, and (every ``accum_steps``) an update.
 
         The loop calls it for every batch; :mod:`.probe` calls it to time steps exactly as a run takes them.
@@ -384,6 +397,8 @@ class Trainer:
             tally: The epoch's running totals.
             update: Step the optimizer after this batch's backward (else accumulate, without
                 DDP's gradient sync).
+            growth: For a batch cut by ``--batch-growth``: its learning-rate factor and the
+                schedule's position (``None``: the base batch, the schedule counts updates).
 
         Returns:
             Whether any rank asked to stop.
@@ -414,7 +429,7 @@ class Trainer:
             parts.optim.backward(loss / cfg.accum_steps)
         if update:
             state.num_updates += 1
-            parts.optim.step(parts.model, cfg.clip_grad, state.num_updates)
+            parts.optim.step(parts.model, cfg.clip_grad, state.num_updates, growth)
         self._trace({"epoch": state.epoch, "step": step, "size": size, "magnitude": settings.magnitude, "stage": settings.stage})
         tally.loss_sum += loss_value
         tally.last_loss = loss_value

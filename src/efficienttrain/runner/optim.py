@@ -17,7 +17,21 @@ from torch import nn
 from .config import TrainConfig
 from .distributed import Runtime
 
-__all__ = ["Optimisation", "build_optimisation"]
+__all__ = ["GrowthStep", "Optimisation", "build_optimisation"]
+
+
+@dataclass(frozen=True)
+class GrowthStep:
+    """How an update of a batch grown by ``--batch-growth`` meets the schedule.
+
+    Attributes:
+        lr_scale: The linear scaling rule's factor: the batch's size over the base batch size.
+        schedule_step: Base-size batches covered once this batch is done; the cosine schedule
+            stands there, as it would in a run without growth after the same samples.
+    """
+
+    lr_scale: float
+    schedule_step: int
 
 
 @dataclass
@@ -28,7 +42,8 @@ class Optimisation:
         optimizer: The optimizer.
         scheduler: timm's cosine schedule, stepped per update.
         lr: Peak learning rate.
-        total_updates: Optimizer updates over the whole curriculum.
+        total_updates: Optimizer updates over the whole curriculum at the base batch size (the
+            schedule's length; ``--batch-growth`` takes fewer, each counting its base batches).
         ema: timm ``ModelEmaV3`` of the weights, if ``--ema``.
         scaler: Grad scaler for fp16 on CUDA, else ``None``.
     """
@@ -42,14 +57,19 @@ class Optimisation:
 
     STATE_KEYS: ClassVar[tuple[str, ...]] = ("optimizer", "scheduler", "ema", "scaler")
 
-    def step(self, model: nn.Module, clip_grad: Optional[float], num_updates: int) -> None:
+    def step(self, model: nn.Module, clip_grad: Optional[float], num_updates: int, growth: Optional[GrowthStep] = None) -> None:
         """Apply one update: unscale and clip, step, zero the gradients, update EMA and the LR.
 
         Args:
             model: The (unwrapped) model whose gradients are applied.
             clip_grad: Gradient-norm clip, if any.
             num_updates: Updates done, this one included.
+            growth: For a grown batch, its LR factor (applied to this update only: the schedule
+                sets every group's LR afresh after it) and the schedule's position.
         """
+        if growth is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= growth.lr_scale
         if clip_grad:
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
@@ -62,7 +82,7 @@ class Optimisation:
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(model, step=num_updates)
-        self.scheduler.step_update(num_updates=num_updates)
+        self.scheduler.step_update(num_updates=num_updates if growth is None else growth.schedule_step)
 
     def backward(self, loss: torch.Tensor) -> None:
         """Backpropagate ``loss`` (through the scaler under fp16)."""

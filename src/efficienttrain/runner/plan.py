@@ -257,6 +257,8 @@ def make_plan(cfg: TrainConfig, *, epochs: Optional[float] = None, budget_s: Opt
     images_per_epoch = report.images_per_epoch
     notes = [f"note: {n}" for n in report.notes]
     notes += _relief_notes(report)
+    if cfg.batch_growth > 1:
+        notes.append("note: the prediction times --batch-size at every size; it does not model --batch-growth (docs/training.md says what that bought here)")
     if epochs is not None:
         cands = candidates_for_epochs(cfg, epochs, time_model, images_per_epoch)
         chosen = cands[1]

@@ -13,6 +13,10 @@ with the same weights with or without these steps.
   ``--compile-warmup`` asks for every size.
 * Under ``--compile`` the loop runs one before the first batch of each size not yet compiled, so
   that compiling happens outside the timed training steps and its time is recorded apart.
+* Under ``--batch-growth`` a stage's step takes its grown batch. Where that runs out of memory,
+  or on a GPU takes more than :data:`GROWTH_MEMORY_MARGIN` times the final size's peak, the
+  pre-flight halves the stage's factor and tries again, down to the base batch (a resumed run
+  keeps its checkpoint's factors, and only checks them).
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ from ..errors import UserError
 from .build import TrainingParts
 from .config import TrainConfig
 
-__all__ = ["DryStep", "DrySteps"]
+__all__ = ["DryStep", "DrySteps", "GROWTH_MEMORY_MARGIN"]
+
+# A grown batch of (final/B)^2 images at B holds the pixels of a base batch at the final size; its
+# activations take about as much memory, and a little more where the model's fixed costs (norm
+# statistics, the head) scale with the batch. 25% above the final size's peak allows that and no more.
+GROWTH_MEMORY_MARGIN = 1.25
 
 
 @dataclass
@@ -83,10 +92,45 @@ class DrySteps:
             sizes = sizes[:1] if cfg.preflight else []
         elif not cfg.preflight and not cfg.compile_warmup:
             sizes = []
+        fixed = self.parts.resume is not None  # a resume keeps the factors its batches were cut with
         for size in sizes:
             if self.should_stop():
                 return
-            self.run(size, reason="pre-flight")
+            if fixed or self._batch(size) == self.cfg.batch_size:
+                self.run(size, reason="pre-flight")
+            else:
+                self._fit_growth(size)
+
+    def _batch(self, size: int) -> int:
+        """The batch of a step at ``size``: the base batch, or the stage's grown one (``--batch-growth``)."""
+        return self.parts.sampler.growth.batch(size, self.cfg.batch_size)
+
+    def _fit_growth(self, size: int) -> None:
+        """The pre-flight step at a grown stage: halve its factor until the step fits in memory."""
+        sampler = self.parts.sampler
+        final = self.done.get(self.parts.curriculum.final_size)
+        base, quantum = self.cfg.batch_size, self.cfg.batch_quantum()
+        while True:
+            batch = self._batch(size)
+            try:
+                step = self._step(size)
+            except (torch.OutOfMemoryError, RuntimeError) as err:
+                if not _out_of_memory(err):
+                    raise
+                if batch == base:
+                    raise UserError(self._oom_message(size)) from None
+                step = None
+            too_big = step is None or (self.meter.kind.startswith("cuda") and final is not None and step.peak_mib > GROWTH_MEMORY_MARGIN * final.peak_mib)
+            if not too_big or batch == base:
+                break
+            smaller = max(base, batch // 2 // quantum * quantum)
+            sampler.set_growth(sampler.growth.with_batch(size, smaller, base))
+            why = "ran out of memory" if step is None else f"took {step.peak_mib:.0f} MiB, over {GROWTH_MEMORY_MARGIN:g}x the final size's {final.peak_mib:.0f} MiB"
+            self.log(f"pre-flight: batch {batch} at {size} px {why}; that stage trains batches of {smaller} instead")
+            if self.parts.runtime.device.type == "cuda":
+                torch.cuda.empty_cache()
+        self.done[size] = step
+        self.log(self._line(step, "pre-flight"))
 
     def before_step(self, size: int) -> float:
         """Under ``--compile``, compile ``size`` if it is new; returns the seconds spent."""
@@ -115,10 +159,8 @@ class DrySteps:
         """``step()``, with running out of memory turned into the one-line error that names the fix."""
         try:
             return step()
-        except torch.OutOfMemoryError:
-            raise UserError(self._oom_message(size)) from None
-        except RuntimeError as err:
-            if "can't allocate memory" not in str(err):
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not _out_of_memory(err):
                 raise
             raise UserError(self._oom_message(size)) from None
 
@@ -127,7 +169,7 @@ class DrySteps:
         runtime, objective, optim = parts.runtime, parts.objective, parts.optim
         if amp is not None:
             runtime = dataclasses.replace(runtime, amp=amp)
-        batch = cfg.batch_size
+        batch = self._batch(size)
         # A private generator: the run's own random streams are not touched (and are restored anyway).
         gen = torch.Generator().manual_seed(size)
         x = torch.randn(batch, 3, size, size, generator=gen).to(runtime.device)
@@ -154,9 +196,10 @@ class DrySteps:
     def _oom_message(self, size: int) -> str:
         if self.parts.runtime.device.type == "cuda":
             torch.cuda.empty_cache()
-        batch = self.cfg.batch_size
+        batch = self._batch(size)
+        largest = "the curriculum's largest stage" if batch == self.cfg.batch_size else "its batch as --batch-growth grew it"
         return (
-            f"out of memory in one training step at {size} px with batch {batch} per process (the curriculum's largest stage); "
+            f"out of memory in one training step at {size} px with batch {batch} per process ({largest}); "
             f"lower --batch-size (e.g. {max(1, batch // 2)}) and keep the effective batch with --accum-steps {2 * self.cfg.accum_steps}"
         )
 
@@ -203,3 +246,8 @@ class DrySteps:
             "compile_time_s": round(sum(d.seconds for d in self.done.values()), 3),
             "eager_sizes": sorted(self.eager_sizes),
         }
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is a device (CUDA) or host (CPU allocator) out-of-memory error."""
+    return isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)

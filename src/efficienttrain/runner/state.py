@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Optional
 from torch import nn
 
 from ..curricula import Settings
-from ..data.sampler import SamplerState
+from ..data.sampler import BatchGrowth, SamplerState
 from ..errors import UserError
 from ..rundir import Checkpoint, Snapshot
 from .rng import GlobalRng
@@ -142,6 +142,7 @@ def step_signature(cfg: "TrainConfig", parts: "TrainingParts") -> dict[str, int]
         "steps_per_epoch": parts.sampler.steps_per_epoch,
         "total_updates": parts.optim.total_updates,
         "replay": cfg.replay,  # the fresh samples per batch
+        "batch_growth": cfg.batch_growth,  # the batches of the small stages
     }
     if hasattr(parts.sampler, "shuffle_buffer"):  # a stream's groups, and so its order, depend on it
         signature["shuffle_buffer"] = parts.sampler.shuffle_buffer
@@ -162,6 +163,8 @@ class SamplerPosition:
         self.state.epoch, self.state.step = position.epoch, position.start_step
         if saved.get("lanes"):  # a stream's order depends on its lanes (data/stream.py)
             self.sampler.lanes = int(saved["lanes"])
+        if saved.get("batch_growth"):  # the factors the pre-flight chose cut the batches up to this position
+            self.sampler.set_growth(BatchGrowth.from_dict(saved["batch_growth"]))
 
 
 def stateful_parts(model: nn.Module, sampler: Any, optim: Any, state: RunState) -> dict[str, Any]:
@@ -228,7 +231,8 @@ def check_resumable(cfg: "TrainConfig", parts: "TrainingParts", ckpt: Checkpoint
     if ckpt.world_size != parts.runtime.world_size:
         raise UserError(f"--resume: the checkpoint was made with {ckpt.world_size} processes, not {parts.runtime.world_size}; resume with the same number")
     signature = step_signature(cfg, parts)
-    changed = [k for k, v in signature.items() if k in (ckpt.steps or {}) and ckpt.steps[k] != v]  # older checkpoints lack the newer keys
+    saved = {"batch_growth": 1, **(ckpt.steps or {})}  # older checkpoints lack the newer keys; they had no growth
+    changed = [k for k, v in signature.items() if k in saved and saved[k] != v]
     if changed:
         raise UserError(f"--resume: {', '.join(changed)} differ from the checkpoint's; resume with the original settings")
     ours = parts.model.state_dict()
