@@ -62,6 +62,10 @@ Groups (``E`` is ``--epochs``, 8 by default):
   loader worker (``--data`` is ``efficienttrain shards imagenette-dev OUT --short-side 128``: the
   images shrunk as the main setting's preload shrinks them, then stored as JPEG), against the
   ``frontier`` group's ``et-E`` runs from the preloaded folder.
+* ``growth``: EfficientTrain at ``E`` epochs with ``--batch-growth 4`` (larger batches below the
+  final size, lr scaled linearly), seeds 0 and 1, against the ``frontier`` group's ``et-E`` runs.
+* ``growth-vit``: the ``vit-small`` preset's EfficientTrain at ``E`` epochs (16 in the evidence),
+  without and with ``--batch-growth 4``, 2 seeds, in fp32.
 * ``mae``: MAE pretraining of the small-data ViT at 112 px, without and with the curriculum, with
   MAE's recipe scaled to batch 64 (base lr 1.5e-4 at batch 256, 1 epoch of warm-up; labels unused,
   but for the k-NN monitor).
@@ -294,6 +298,12 @@ def transformer_groups(epochs: int, sources: str) -> dict[str, list[Run]]:
         + [(f"transfer-scratch-s{s}", {**TRANSFER, "seed": s}) for s in TRANSFER_SEEDS],
     }
     out["vit-small"] = architecture_pair("vit-small", epochs, {**PRESETS["vit-small"], **VIT_PRECISION})
+    # Larger early batches (issue 35) on the vit-small pair's EfficientTrain, without and with growth,
+    # in fp32: the pair above ran in bf16 on a CPU with AMX, which a CPU without it runs ten times slower.
+    vit_fp32 = {**PRESETS["vit-small"], "amp": "none", **EFFICIENTTRAIN, "epochs": epochs}
+    out["growth-vit"] = [
+        (f"vit-small-et{'-growth4' if g > 1 else ''}-fp32-{_epochs(epochs)}-s{s}", {**vit_fp32, "batch_growth": g, "seed": s}) for s in (0, 1) for g in (1, 4)
+    ]
     return out
 
 
@@ -317,6 +327,8 @@ def groups(epochs: int, baseline: Optional[str], sources: str = "runs/evidence",
             (f"loader-replay2-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "replay": 2}),
         ],
         "shards": [(f"shards-et-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "seed": 0, "preload": False, "preload_max_size": None})],
+        # Larger early batches (issue 35): EfficientTrain's main runs (et-E-s*) with --batch-growth 4.
+        "growth": [(f"et-growth4-{_epochs(epochs)}-s{s}", {**EFFICIENTTRAIN, **e, "batch_growth": 4, "seed": s}) for s in (0, 1)],
         "decode": [
             (f"decode-{kind}-et-{_epochs(epochs)}-s0", {**EFFICIENTTRAIN, **e, "preload": False, "reduced_decode": kind == "reduced"})
             for kind in ("full", "reduced")
