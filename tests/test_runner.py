@@ -292,7 +292,7 @@ def test_the_vit_small_preset_trains_its_vit_and_yields_to_explicit_values(tmp_p
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_saves_a_checkpoint_that_resumes(tmp_path, sig, code):
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "12",
+    argv = [sys.executable, "-m", "efficienttrain", "train", "--preset", "cpu", "--data", "demo", "--demo-per-class", "8",
             "--demo-image-size", "32", "--model", "resnet10t", "--epochs", "3", "--batch-size", "8", "--workers", "1",
             "--output", str(out), "--no-progress", "--trace"]
     # Its own process group, signalled as a whole (as a scheduler or Ctrl-C does): the loader
