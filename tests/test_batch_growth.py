@@ -192,3 +192,16 @@ def test_the_preflight_halves_a_batch_that_runs_out_of_memory(tmp_path, monkeypa
 def test_growth_is_refused_with_accumulation(tmp_path):
     with pytest.raises(UserError, match="--batch-growth and --accum-steps"):
         tiny_config(tmp_path, batch_growth=2, accum_steps=2).validate()
+
+
+def test_ranks_agree_on_the_smallest_batch_any_of_them_fitted(tmp_path, monkeypatch):
+    from efficienttrain.runner.distributed import Runtime
+    from efficienttrain.runner.preflight import DrySteps
+
+    # Another rank had to halve its 16-px batch: every rank must take that one.
+    monkeypatch.setattr(Runtime, "min_over_ranks", lambda self, *values: tuple(min(v, 32) for v in values))
+    trainer = Trainer(tiny_config(tmp_path, epochs=3, batch_growth=4, workers=0), curriculum=_curriculum()).setup()
+    assert dict(trainer.parts.sampler.growth.batches) == {16: 64, 24: 28}
+    DrySteps(trainer.cfg, trainer.parts, log=lambda _m: None)._agree_on_growth()
+    assert dict(trainer.parts.sampler.growth.batches) == {16: 32, 24: 28}
+    trainer.parts.run_dir.release()

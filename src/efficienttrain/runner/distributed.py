@@ -93,6 +93,17 @@ class Runtime:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return tuple(bool(v > 0) for v in t.tolist())
 
+    def min_over_ranks(self, *values: int) -> tuple[int, ...]:
+        """For each value, its smallest value over the ranks: one collective for all of them.
+
+        Every rank must call it at the same point with the same number of values.
+        """
+        if self.world_size == 1 or not values:
+            return tuple(int(v) for v in values)
+        t = torch.tensor([float(v) for v in values], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return tuple(int(v) for v in t.tolist())
+
     def sync_buffers(self, model: nn.Module) -> None:
         """Give every rank rank 0's buffers (batch-norm statistics), as DDP does before a forward."""
         if self.world_size > 1:

@@ -100,6 +100,19 @@ class DrySteps:
                 self.run(size, reason="pre-flight")
             else:
                 self._fit_growth(size)
+        if not fixed and cfg.batch_growth > 1:
+            self._agree_on_growth()
+
+    def _agree_on_growth(self) -> None:
+        """Under DDP, every rank takes the smallest grown batch any rank fitted: all must cut the epochs alike."""
+        sampler, base, cur = self.parts.sampler, self.cfg.batch_size, self.parts.curriculum
+        sizes = sorted(s for s in cur.sizes if s < cur.final_size)  # the same list on every rank, grown or not
+        agreed = self.parts.runtime.min_over_ranks(*(sampler.growth.batch(s, base) for s in sizes))
+        growth = sampler.growth
+        for size, batch in zip(sizes, agreed):
+            growth = growth.with_batch(size, batch, base)
+        if growth != sampler.growth:
+            sampler.set_growth(growth)
 
     def _batch(self, size: int) -> int:
         """The batch of a step at ``size``: the base batch, or the stage's grown one (``--batch-growth``)."""
