@@ -163,6 +163,39 @@ def controls_table(runs: dict[str, Run], epochs: int) -> tuple[list[str], dict[s
     return lines, data
 
 
+# -- EfficientTrain's final magnitude, tuned as the control's --------------------------------------
+MAGNITUDE_RUNS = {3: "et-m3-{e}ep", 6: "et-m6-{e}ep", 9: "et-{e}ep"}  # m = 9 is the paper's recipe, the main et runs
+
+
+def magnitude_section(runs: dict[str, Run], epochs: int) -> Section:
+    """EfficientTrain's ramp ending at m = 3, 6 and 9 at ``epochs``: the pick by the control's rule (highest mean of the seeds)."""
+    lines = [
+        f"## EfficientTrain's final magnitude, chosen by the control's rule ({epochs} epochs)",
+        "",
+        "| the ramp ends at | seeds | top-1 per seed (± SE) | mean ± half-range |",
+        "|---|---|---|---|",
+    ]
+    data: dict[str, Any] = {}
+    for m, pattern in MAGNITUDE_RUNS.items():
+        rs = group(runs, pattern.format(e=epochs))
+        if rs:
+            accs = [r.top1 for r in rs]
+            data[str(m)] = {"top1": accs, "mean": statistics.fmean(accs)}
+            lines.append(f"| m = {m}{' (the paper)' if m == 9 else ''} | {len(rs)} | {', '.join(fmt_acc(a, VAL_IMAGES) for a in accs)} | {fmt_mean(accs)} |")
+    if len(data) < 2:
+        return [], {}
+    best = max(data, key=lambda k: data[k]["mean"])
+    versus = {k: verdict(data[best]["mean"], v["mean"], VAL_IMAGES) for k, v in data.items() if k != best}
+    lines += [
+        "",
+        f"Highest mean: **m = {best}**, which the tuned runs ramp to. Against it (two standard errors of the difference): "
+        + ", ".join(f"m = {k}: {'tie' if v == 'tie' else 'lower'}" for k, v in versus.items())
+        + ". The pick follows the rule, not a significant difference, where the verdict is a tie.",
+        "",
+    ]
+    return lines, {"magnitude_choice": {"runs": data, "chosen": int(best), "versus": versus}}
+
+
 # -- step 2: the frontier, on compute ----------------------------------------------------------
 @dataclass
 class Point:
@@ -608,7 +641,7 @@ def main() -> None:
                      "standard error; after a mean, half the range over seeds. A difference under two standard errors is a tie.", ""]  # fmt: skip
     result: dict[str, Any] = {}
     rho = load_rho(step_time_paths(args.step_time))
-    for section_md, section in (frontier_section(runs, args.epochs, figs, rho), pair_sections(runs, args.epochs, figs, rho)):
+    for section_md, section in (frontier_section(runs, args.epochs, figs, rho), magnitude_section(runs, args.epochs), pair_sections(runs, args.epochs, figs, rho)):
         md += section_md
         result.update(section)
     md += ["## Provenance of every run", "", *provenance_table(runs), ""]

@@ -113,3 +113,16 @@ def test_pair_table_shows_the_rho_column_only_where_a_run_was_timed_against_its_
     assert "rho" not in lines[0] and data[1]["rho_speedup"] is None
     lines, data = report.pair_table(runs, rows, "ramp-8ep-s0", rho={"ramp-8ep": 1.0, "et-8ep": 0.9})
     assert "rho" in lines[0] and lines[-1].endswith("| 1.80x (2.00x x 0.900) |")
+
+
+def test_the_magnitude_choice_takes_the_highest_mean_and_calls_close_ones_ties(report):
+    from types import SimpleNamespace
+
+    top1 = {"et-m3-8ep": (77.29, 77.19, 77.39), "et-m6-8ep": (76.38, 77.39, 75.48), "et-8ep": (70.0, 70.5, 71.0)}
+    runs = {f"{name}-s{i}": SimpleNamespace(top1=acc) for name, accs in top1.items() for i, acc in enumerate(accs)}
+    runs["et-m3-12ep-s0"] = SimpleNamespace(top1=99.0)  # another length does not count
+    lines, data = report.magnitude_section(runs, 8)
+    choice = data["magnitude_choice"]
+    assert choice["chosen"] == 3 and choice["versus"] == {"6": "tie", "9": "higher"}
+    assert "Highest mean: **m = 3**" in "\n".join(lines) and "m = 6: tie, m = 9: lower" in "\n".join(lines)
+    assert report.magnitude_section({"et-8ep-s0": SimpleNamespace(top1=70.0)}, 8) == ([], {})
