@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the test suite (creates .venv on first use), in parallel over the machine's cores (at most 4).
-#   bash scripts/test.sh           the full suite (what CI runs; about 15 minutes on 2 cores)
+#   bash scripts/test.sh           the full suite (what CI runs; about 10 minutes on 2 cores)
 #   bash scripts/test.sh --quick   every module, without the slow end-to-end tests (a few minutes)
 # Further arguments go to pytest, e.g. `bash scripts/test.sh --quick -k sampler`.
 set -euo pipefail

@@ -123,6 +123,7 @@ class DrySteps:
         sampler = self.parts.sampler
         final = self.done.get(self.parts.curriculum.final_size)
         base, quantum = self.cfg.batch_size, self.cfg.batch_quantum()
+        before = self._graphs()
         while True:
             batch = self._batch(size)
             try:
@@ -133,17 +134,17 @@ class DrySteps:
                 if batch == base:
                     raise UserError(self._oom_message(size)) from None
                 step = None
-            too_big = step is None or (self.meter.kind.startswith("cuda") and final is not None and step.peak_mib > GROWTH_MEMORY_MARGIN * final.peak_mib)
+            on_gpu = self.parts.runtime.device.type == "cuda"
+            too_big = step is None or (on_gpu and final is not None and step.peak_mib > GROWTH_MEMORY_MARGIN * final.peak_mib)
             if not too_big or batch == base:
                 break
             smaller = max(base, batch // 2 // quantum * quantum)
             sampler.set_growth(sampler.growth.with_batch(size, smaller, base))
             why = "ran out of memory" if step is None else f"took {step.peak_mib:.0f} MiB, over {GROWTH_MEMORY_MARGIN:g}x the final size's {final.peak_mib:.0f} MiB"
             self.log(f"pre-flight: batch {batch} at {size} px {why}; that stage trains batches of {smaller} instead")
-            if self.parts.runtime.device.type == "cuda":
+            if on_gpu:
                 torch.cuda.empty_cache()
-        self.done[size] = step
-        self.log(self._line(step, "pre-flight"))
+        self._record(step, before, "pre-flight")
 
     def before_step(self, size: int) -> float:
         """Under ``--compile``, compile ``size`` if it is new; returns the seconds spent."""
@@ -153,14 +154,20 @@ class DrySteps:
 
     def run(self, size: int, reason: str) -> DryStep:
         """One throw-away step at ``size``, logged and recorded."""
-        compiled = self.parts.compiled
-        before = compiled.graphs if compiled is not None else 0
-        step = self._guarded(size, lambda: self._step(size))
-        if compiled is not None:
-            step.graphs = compiled.graphs - before
+        before = self._graphs()
+        return self._record(self._guarded(size, lambda: self._step(size)), before, reason)
+
+    def _graphs(self) -> int:
+        """Graphs compiled so far (0 without ``--compile``)."""
+        return self.parts.compiled.graphs if self.parts.compiled is not None else 0
+
+    def _record(self, step: DryStep, graphs_before: int, reason: str) -> DryStep:
+        """Keep and log a throw-away step; under ``--compile``, with the graphs compiled since ``graphs_before``."""
+        if self.parts.compiled is not None:
+            step.graphs = self._graphs() - graphs_before
             if step.graphs == 0:
-                self.eager_sizes.append(size)
-        self.done[size] = step
+                self.eager_sizes.append(step.size)
+        self.done[step.size] = step
         self.log(self._line(step, reason))
         return step
 
