@@ -83,6 +83,7 @@ Then run ``benchmarks/report.py`` to write the tables and figures.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -197,6 +198,7 @@ def flops_epochs(cur: Any, flops: dict[int, float]) -> float:
     return sum(stage.epochs * flops[stage.size] for stage in cur.stages)
 
 
+@functools.lru_cache(maxsize=None)  # it counts FLOPs with a forward and backward pass per size; the groups ask for it several times
 def composer_epochs(epochs: int, final_size: int, model: str) -> float:
     """The length at which Composer's progressive resizing costs as many FLOPs as EfficientTrain at ``epochs``."""
     from efficienttrain.cost import training_flops

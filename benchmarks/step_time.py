@@ -46,6 +46,9 @@ def schedule_configs(names: list[str], data: str, epochs: int = 8) -> dict[str, 
 
     table = experiments.groups(epochs, "const-m3")
     table["peers"] = experiments.peers(epochs, "const-m3", experiments.IMAGENETTE["final_size"], experiments.IMAGENETTE["model"])
+    for m in experiments.TUNED_CANDIDATES:  # the tuned groups' schedules (et-m3-4ep, etpp-m3-b4, ...) at each candidate magnitude
+        for key, runs in experiments.tuned_groups(epochs, m, experiments.IMAGENETTE["final_size"], experiments.IMAGENETTE["model"]).items():
+            table[f"{key}-m{m}"] = runs
     known = {name.rsplit("-s", 1)[0]: values for runs in table.values() for name, values in runs}
     missing = [n for n in names if n not in known]
     if missing:

@@ -126,3 +126,68 @@ def test_the_magnitude_choice_takes_the_highest_mean_and_calls_close_ones_ties(r
     assert choice["chosen"] == 3 and choice["versus"] == {"6": "tie", "9": "higher"}
     assert "Highest mean: **m = 3**" in "\n".join(lines) and "m = 6: tie, m = 9: lower" in "\n".join(lines)
     assert report.magnitude_section({"et-8ep-s0": SimpleNamespace(top1=70.0)}, 8) == ([], {})
+
+
+def fake_runs(top1: dict[str, tuple[float, ...]], pflop: dict[str, float]):
+    """Finished runs as the frontier reads them: ``<schedule>-s<seed>`` with top-1, compute and a clean timing."""
+    from types import SimpleNamespace
+
+    return {f"{name}-s{i}": SimpleNamespace(top1=acc, flops=pflop[name] * 1e15, minutes=10.0, timing_clean=True)
+            for name, accs in top1.items() for i, acc in enumerate(accs)}  # fmt: skip
+
+
+TUNED_RUNS = {
+    "et-m3-8ep": ((77.0, 77.5, 77.2), 0.076), "et-m3-4ep": ((70.0, 70.2, 69.8), 0.038), "et-8ep": ((75.0, 75.5, 75.2), 0.076),
+    "etpp-m3-b4": ((75.5, 75.0, 75.2), 0.06), "etpp-b4": ((75.0,), 0.06), "peer-proglearn-m3-8ep": ((76.9, 77.1), 0.076),
+    "peer-proglearn-8ep": ((74.0,), 0.076), "peer-composer-10.17ep": ((77.5, 77.0, 77.8), 0.076), "et-m6-8ep": ((76.0,), 0.076),
+}  # fmt: skip
+
+
+def test_the_frontier_sets_the_tuned_recipes_beside_the_papers(report):
+    runs = fake_runs({k: v[0] for k, v in TUNED_RUNS.items()}, {k: v[1] for k, v in TUNED_RUNS.items()})
+    assert report.chosen_magnitude(runs, 8) == 3
+    sched = report.frontier_schedules(runs, 3)
+    labels = [label for label, _ in sched.named]
+    assert sched.tuned == "EfficientTrain (ramp to m = 3)" and sched.paper == "EfficientTrain (paper recipe: ramp to m = 9)"
+    assert labels[:2] == [sched.tuned, sched.paper]
+    assert [p.length for p in sched.points(sched.tuned)] == [4.0, 8.0]  # et-m6 is not part of the tuned frontier
+    assert "EfficientTrain++ (budget; ramp to m = 3)" in labels and "progressive learning (ramp to m = 3)" in labels
+    assert "progressive learning (paper recipe: ramp to m = 9)" in labels and "Composer progressive resizing (the control's constant m)" in labels
+    # m = 9 chosen, or no choice yet: one EfficientTrain frontier under its plain name, nothing called tuned
+    for m in (9, None):
+        plain = report.frontier_schedules(runs, m)
+        assert plain.tuned is None and plain.paper == "EfficientTrain" and [p.length for p in plain.points("EfficientTrain")] == [8.0]
+
+
+def test_the_headline_names_the_tuned_speedup_and_the_papers_beside_it(report):
+    runs = fake_runs({k: v[0] for k, v in TUNED_RUNS.items()}, {k: v[1] for k, v in TUNED_RUNS.items()})
+    sched = report.frontier_schedules(runs, 3)
+
+    def row(label, n, speedup, how="interpolated", wall=None):
+        return {"run": f"{label}, {n:g}", "top1": 77.0, "how": how, "speedup": speedup, "interval": [speedup - 0.1, speedup + 0.1], "wall_speedup": wall, "rho": 0.98 if wall else None}
+
+    speedups = [row(sched.tuned, 8, 1.76, wall=1.72), row(sched.tuned, 4, 1.2, how="below"), row(sched.paper, 8, 1.41)]
+    controls = {"const-m3": {"mean": 76.42}, "const-m9": {"mean": 71.42}}
+    lines, data = report.headline_section("constant m=3", sched, speedups, controls, 8)
+    text = "\n".join(lines)
+    assert "with 1.76x less training compute (90% interval 1.66x-1.86x) and 1.72x less wall time (rho 0.980)" in text
+    assert "the paper's recipe: 1.41x (1.31x-1.51x)" in text
+    assert "76.42% at constant m = 3 and 71.42% at m = 9" in text
+    assert "| 4 | 77.00 (3) | **<= 1.20x** (1.10x-1.30x) | rho not measured | not run | - |" in text
+    assert [r["epochs"] for r in data["headline"]["rows"]] == [4.0, 8.0]
+    assert report.headline_section("constant m=3", report.frontier_schedules(runs, 9), speedups, controls, 8) == ([], {})
+
+
+def test_crop_against_resize_is_read_against_the_tuned_efficienttrain(report):
+    runs = fake_runs({k: v[0] for k, v in TUNED_RUNS.items()}, {k: v[1] for k, v in TUNED_RUNS.items()})
+    sched = report.frontier_schedules(runs, 3)
+    control = [point(report, "const-m3-4ep", 4, [69.7], 0.058), point(report, "const-m3-8ep", 8, [76.4], 0.1165)]
+    lines, data = report.peer_section(control, sched, [], 8)
+    text = "\n".join(lines)
+    rows = {r["schedule"]: r for r in data["equal_compute"]}
+    assert f"{sched.tuned}, 4" not in rows and rows[f"{sched.tuned}, 8"]["versus_reference"] == "-"  # the reference is the tuned 8-epoch point
+    assert rows["progressive learning (ramp to m = 3), 8"]["versus_reference"] == "tie"
+    assert "Crop against resize at the same final magnitude (m = 3)" in text and "no ranking among them" in text
+    far = fake_runs({"peer-proglearn-m3-8ep": (60.0, 61.0)}, {"peer-proglearn-m3-8ep": 0.076})
+    lines, _ = report.peer_section(control, report.frontier_schedules({**runs, **far}, 3), [], 8)
+    assert "Not all are ties" in "\n".join(lines)

@@ -32,6 +32,13 @@ def test_an_unknown_name_lists_the_known_ones():
         step_time.schedule_configs(["vit-small-ramp-9ep"], "demo", epochs=16)
 
 
+def test_the_tuned_schedules_are_found_at_their_magnitude():
+    configs = step_time.schedule_configs(["et-m3-8ep", "etpp-m3-b4", "peer-proglearn-m6-8ep"], "demo")
+    assert configs["et-m3-8ep"].randaugment.startswith("rand-m3-") and configs["et-m3-8ep"].curriculum == "efficienttrain"
+    assert configs["etpp-m3-b4"].curriculum == "efficienttrain++" and configs["etpp-m3-b4"].epochs == 4
+    assert configs["peer-proglearn-m6-8ep"].randaugment.startswith("rand-m6-") and configs["peer-proglearn-m6-8ep"].crop_op == "bilinear"
+
+
 def test_final_size_check_compares_the_same_work_only():
     def sched(sizes: dict[int, tuple[float, float]]) -> dict:
         return {"sizes": {str(s): {"ms_per_image": ms, "flops_per_image": fl} for s, (ms, fl) in sizes.items()}}
