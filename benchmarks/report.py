@@ -41,7 +41,7 @@ SHARED_CORES = 0.05
 # Commits of the clones that ran accuracy runs beside other work by design (compute is their x-axis).
 # Their other_busy_cores misses the slowdown (const-m3-4ep-s2: 13.5 min at 0.003, against 8.4 min
 # alone for seed 0), so none of their times is quoted.
-BACKGROUND_COMMITS = ("07ffcfd", "eed4c6f", "322ae0d")
+BACKGROUND_COMMITS = ("07ffcfd", "eed4c6f", "322ae0d", "3d9f4a1")
 
 
 @dataclass
@@ -582,7 +582,8 @@ def _speedup_cells(row: Optional[dict[str, Any]], points: list[Point], n: float,
     if row is None:
         return ["not run", "-"] + (["-"] if wall else [])
     seeds = next((len(p.accs) for p in points if p.length == n), 0)
-    cells = [f"{row['top1']:.2f} ({seeds})", f"**{_bound(row)}{row['speedup']:.2f}x** ({row['interval'][0]:.2f}x-{row['interval'][1]:.2f}x)"]
+    single = "; 1 seed: the interval misses the seeds' spread" if seeds < 2 else ""
+    cells = [f"{row['top1']:.2f} ({seeds})", f"**{_bound(row)}{row['speedup']:.2f}x** ({row['interval'][0]:.2f}x-{row['interval'][1]:.2f}x{single})"]
     if wall:
         cells.append(f"{_bound(row)}{row['wall_speedup']:.2f}x" if row["wall_speedup"] else "rho not measured")
     return cells
@@ -663,6 +664,12 @@ def _pair_specs(runs: dict[str, Run], e: int, lengths: dict[str, list[float]]) -
         ("vit", "ViT pair (deit_tiny_patch16_224 at 112 px, sizes multiples of 16)", arch("vit"), same_seed_ramp),
         *[(f"vit_small_{n}ep", f"ViT pair (--preset vit-small at 112 px, {n} epochs)", arch("vit-small", n), same_seed_ramp) for n in lengths["vit-small"]],
         ("convnext", "ConvNeXt pair (convnext_atto at 112 px)", arch("convnext"), same_seed_ramp),
+        ("growth", f"Larger early batches (--batch-growth 4, {e} epochs; against EfficientTrain of the same seed)",
+         [(f"et-{e}ep-s{s}", f"EfficientTrain, seed {s}") for s in (0, 1)] + [(f"et-growth4-{e}ep-s{s}", f"--batch-growth 4, seed {s}") for s in (0, 1)],
+         lambda n: n.replace("et-growth4-", "et-")),
+        *[(f"vit_small_growth_{n}ep", f"Larger early batches on the vit-small's EfficientTrain (fp32, {n} epochs; against the same seed without)",
+           [(f"vit-small-et{g}-fp32-{n}ep-s{s}", f"{'--batch-growth 4' if g else 'EfficientTrain'}, seed {s}") for g in ("", "-growth4") for s in (0, 1)],
+           lambda name: name.replace("-growth4-", "-")) for n in lengths["growth-vit"]],
         ("ablations", "Ablations (one seed)", [(et0, "EfficientTrain")] + [(n, n.replace("ablation-", "")) for n in runs if n.startswith("ablation-")], et0),
         ("loader", "Loader paths (one seed; against EfficientTrain seed 0)", [(et0, "EfficientTrain (standard order)"), (f"loader-augment-at-size-{e}ep-s0", "augment at B"), (f"loader-replay2-{e}ep-s0", "replay 2")], et0),
         ("decode", "Reduced-scale decode (full-size JPEGs decoded every step)", [(f"decode-full-et-{e}ep-s0", "full decode"), (f"decode-reduced-et-{e}ep-s0", "reduced decode")], f"decode-full-et-{e}ep-s0"),
@@ -686,6 +693,7 @@ LENGTH_PATTERNS = {
     "mae-finetune": (r"mae-finetune-base-(\d+(?:\.\d+)?)ep-s0", "mae-finetune-scratch-{n}ep-s0"),
     "vit-small": (r"vit-small-ramp-(\d+(?:\.\d+)?)ep-s0", "vit-small-et-{n}ep-s0"),
     "vit-pilot": (r"vit-pilot-lr[0-9.e-]+-(\d+(?:\.\d+)?)ep", None),
+    "growth-vit": (r"vit-small-et-fp32-(\d+(?:\.\d+)?)ep-s0", "vit-small-et-growth4-fp32-{n}ep-s0"),
 }
 TRANSFER_SOURCES = (("const-m3-12ep", "the constant-m3 control (12 epochs)"), ("et-12ep", "EfficientTrain (12 epochs)"), ("scratch", "scratch"))
 PILOT_VAL_IMAGES = 800  # benchmarks/make_subset.py --holdout 80: 80 training images of each of 10 classes

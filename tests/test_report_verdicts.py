@@ -71,14 +71,18 @@ def test_rho_from_several_step_time_results(report, tmp_path):
 def test_pair_sections_find_every_length_and_the_transfer_reference(report):
     """Lengths come from the run names (a family without its partner run is not reported); transfer compares with the control's source."""
     names = ["mae-base-8ep", "mae-et-8ep", "mae-base-4ep", "vit-small-ramp-16ep-s0", "vit-small-et-16ep-s0", "vit-small-ramp-20ep-s0",
-             "mae-finetune-base-4ep-s0", "mae-finetune-scratch-4ep-s0", "vit-pilot-lr0.00025-4ep", "vit-pilot-lr0.0005-4ep"]
+             "mae-finetune-base-4ep-s0", "mae-finetune-scratch-4ep-s0", "vit-pilot-lr0.00025-4ep", "vit-pilot-lr0.0005-4ep",
+             "vit-small-et-fp32-16ep-s0", "vit-small-et-growth4-fp32-16ep-s0", "vit-small-et-fp32-20ep-s0"]
     runs = {n: object() for n in names}
     lengths = report.run_lengths(runs)
-    assert lengths == {"mae": [8], "mae-finetune": [4], "vit-small": [16], "vit-pilot": [4]}
+    assert lengths == {"mae": [8], "mae-finetune": [4], "vit-small": [16], "vit-pilot": [4], "growth-vit": [16]}
     specs = {key: (rows, ref) for key, _, rows, ref in report._pair_specs(runs, 8, lengths)}
     assert "vit-small-et-16ep-s0" in [n for n, _ in specs["vit_small_16ep"][0]]
     assert specs["vit_small_16ep"][1]("vit-small-et-16ep-s1") == "vit-small-ramp-16ep-s1"
     assert specs["mae_finetune_4ep"][1]("mae-finetune-scratch-4ep-s0") == "mae-finetune-base-4ep-s0"
+    # larger early batches: each grown run against the same seed without growth
+    assert specs["growth"][1]("et-growth4-8ep-s1") == "et-8ep-s1" and ("et-growth4-8ep-s0", "--batch-growth 4, seed 0") in specs["growth"][0]
+    assert specs["vit_small_growth_16ep"][1]("vit-small-et-growth4-fp32-16ep-s1") == "vit-small-et-fp32-16ep-s1"
     rows, ref = specs["transfer"]
     assert {n for n, _ in rows} == {f"transfer-{src}-s{s}" for src in ("const-m3-12ep", "et-12ep", "scratch") for s in (1, 2)}
     assert ref("transfer-et-12ep-s2") == ref("transfer-scratch-s2") == "transfer-const-m3-12ep-s2"
