@@ -334,7 +334,7 @@ def speedup_rows(control: list[Point], targets: Sequence[tuple[str, Point]], rho
         iv = fit.interval(fit.bootstrap(seeds, p.accs, p.compute))
         single = [f"the control at {q.length:g}" for q in control if len(q.accs) < 2] + (["this point"] if len(p.accs) < 2 else [])
         iv_text = iv.text() + (f"; 1 seed at {', '.join(single)}: the interval misses their spread" if single else "")
-        bound = {"below": "<= ", "above": ">= "}.get(r.how, "")
+        bound = bound_word(r.how)
         k = rho_for(p, rho)
         wall = r.speedup * k if k else None
         direct = measured_wall_speedup(control, p)
@@ -573,8 +573,13 @@ def crop_sentence(rows: list[dict[str, Any]], sched: Schedules, reference: Optio
             f"({reference.acc:.2f}%): {said}. {verdict_text}", ""]  # fmt: skip
 
 
+def bound_word(how: str) -> str:
+    """The prefix of a speedup that is only a bound: the top-1 lay below or above the control's points."""
+    return {"below": "<= ", "above": ">= "}.get(how, "")
+
+
 def _bound(row: dict[str, Any]) -> str:
-    return {"below": "<= ", "above": ">= "}.get(row["how"], "")
+    return bound_word(row["how"])
 
 
 def _speedup_cells(row: Optional[dict[str, Any]], points: list[Point], n: float, wall: bool) -> list[str]:
