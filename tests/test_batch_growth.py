@@ -170,7 +170,8 @@ def test_a_run_with_growth_resumes_exactly_and_trains_every_image(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_preflight_halves_a_batch_that_runs_out_of_memory(tmp_path, monkeypatch):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_preflight_halves_a_batch_that_runs_out_of_memory(tmp_path, monkeypatch, compiled):
     from efficienttrain.runner import preflight
 
     real = preflight.DrySteps._step
@@ -182,10 +183,14 @@ def test_the_preflight_halves_a_batch_that_runs_out_of_memory(tmp_path, monkeypa
 
     monkeypatch.setattr(preflight.DrySteps, "_step", step)
     lines: list[str] = []
-    trainer = Trainer(tiny_config(tmp_path, epochs=3, batch_growth=4, workers=0), log=lines.append, curriculum=_curriculum())
+    options = {"compile": True, "compile_backend": "aot_eager"} if compiled else {}
+    trainer = Trainer(tiny_config(tmp_path, epochs=3, batch_growth=4, workers=0, **options), log=lines.append, curriculum=_curriculum())
     result = trainer.run(max_epochs=1)
     assert dict(trainer.parts.sampler.growth.batches) == {16: 32, 24: 28}
     assert any("batch 64 at 16 px ran out of memory; that stage trains batches of 32 instead" in line for line in lines)
+    if compiled:  # the grown stages were fitted (and compiled) before the epochs were cut, not at their first batch
+        assert [line.split(" px")[0].split()[-1] for line in lines if line.startswith("pre-flight: compiled")] == ["32", "24", "16"]
+        assert not any(line.startswith("compile: compiled") for line in lines)
     assert not result.completed and json.loads((result.output_dir / "summary.json").read_text())["compute"]["stages"][0]["images"] == 80
 
 
@@ -205,3 +210,26 @@ def test_ranks_agree_on_the_smallest_batch_any_of_them_fitted(tmp_path, monkeypa
     DrySteps(trainer.cfg, trainer.parts, log=lambda _m: None)._agree_on_growth()
     assert dict(trainer.parts.sampler.growth.batches) == {16: 32, 24: 28}
     trainer.parts.run_dir.release()
+
+
+@pytest.mark.slow
+def test_the_plan_times_each_stage_at_its_grown_batch(tmp_path, monkeypatch):
+    from efficienttrain.runner.plan import make_plan
+
+    seen: dict[int, set[int]] = {}
+    real = Trainer.train_step
+
+    def recording(self, state, step, x, y, settings, tally, **kwargs):
+        seen.setdefault(settings.size, set()).add(x.shape[0])
+        return real(self, state, step, x, y, settings, tally, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_step", recording)
+    lines: list[str] = []
+    cfg = tiny_config(tmp_path, batch_size=8, batch_growth=4)
+    plan = make_plan(cfg, epochs=4, batches=1, log=lines.append)
+    growth = BatchGrowth.for_curriculum(plan.candidates[1].curriculum, 8, 4.0, multiple_of=cfg.batch_quantum())
+    assert cfg.batch_quantum() == 2 and dict(growth.batches) == {23: 14, 27: 10}  # 8 x (32/23)^2 = 15.5 and 8 x (32/27)^2 = 11.2, even (Mixup pairs)
+    assert seen == {23: {14}, 27: {10}, 32: {8}}  # the timed steps trained the grown batches, the final size the base
+    assert any(line.startswith("pre-flight: one training step at 23 px x batch 14") for line in lines)
+    assert "timed at their grown batches (23 px x 14, 27 px x 10; base 8)" in plan.table()
+    assert "note: note:" not in plan.table() and "does not model" not in plan.table()

@@ -2,7 +2,8 @@
 
 The plan measures before it predicts. :func:`~efficienttrain.runner.probe.probe` times real
 training steps fed by the real loader at every size of EfficientTrain's schedule, with the run's
-own config (model, batch, workers, shrink plan), and writes nothing. Under ``torchrun`` each
+own config (model, batch, workers, shrink plan; under ``--batch-growth`` each stage's grown batch,
+fitted as the pre-flight fits it), and writes nothing. Under ``torchrun`` each
 process measures its own steps and predicts its own images (an epoch's share of one process). Time per image is then
 fitted as ``a + b * size**2`` (a fixed part and a part that grows with the pixels) over the
 measured sizes, so that schedules whose sizes were not measured (EfficientTrain++'s, the baseline's
@@ -255,10 +256,9 @@ def make_plan(cfg: TrainConfig, *, epochs: Optional[float] = None, budget_s: Opt
     report = probe(dataclasses.replace(cfg, curriculum="efficienttrain", epochs=measure_epochs), batches=batches, warmup=1, rounds=1, log=log)
     time_model = TimeModel.fit({p.size: p.together_s for p in report.sizes}, {p.size: p.bottleneck for p in report.sizes})
     images_per_epoch = report.images_per_epoch
-    notes = [f"note: {n}" for n in report.notes]
-    notes += _relief_notes(report)
+    notes = list(report.notes) + _relief_notes(report)
     if cfg.batch_growth > 1:
-        notes.append("note: the prediction times --batch-size at every size; it does not model --batch-growth (docs/training.md says what that bought here)")
+        notes.append("note: a size that was not measured (EfficientTrain++'s own) is read off the fit over the grown batches' times")
     if epochs is not None:
         cands = candidates_for_epochs(cfg, epochs, time_model, images_per_epoch)
         chosen = cands[1]

@@ -9,8 +9,8 @@ with the same weights with or without these steps.
 * The pre-flight (default on, ``--no-preflight`` skips it) runs before the first epoch at every
   stage size, largest first, so that an out-of-memory error comes at once, as a one-line
   :class:`~efficienttrain.errors.UserError` that names the size, the batch and the fix. Under
-  ``--compile`` it runs at the largest size only (each step compiles a graph), unless
-  ``--compile-warmup`` asks for every size.
+  ``--compile`` it runs at the largest size and the stages grown by ``--batch-growth`` only (each
+  step compiles a graph), unless ``--compile-warmup`` asks for every size.
 * Under ``--compile`` the loop runs one before the first batch of each size not yet compiled, so
   that compiling happens outside the timed training steps and its time is recorded apart.
 * Under ``--batch-growth`` a stage's step takes its grown batch. Where that runs out of memory,
@@ -89,7 +89,9 @@ class DrySteps:
         cfg = self.cfg
         sizes = sorted(set(self.parts.curriculum.sizes), reverse=True)
         if cfg.compile and not cfg.compile_warmup:
-            sizes = sizes[:1] if cfg.preflight else []
+            # Each step compiles a graph, so only the largest size runs, and the grown stages: their
+            # batches must be fitted before the epochs are cut (the loop then skips compiling them).
+            sizes = [s for i, s in enumerate(sizes) if i == 0 or self._batch(s) != cfg.batch_size] if cfg.preflight else []
         elif not cfg.preflight and not cfg.compile_warmup:
             sizes = []
         fixed = self.parts.resume is not None  # a resume keeps the factors its batches were cut with

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ..curricula import Curriculum, Settings
-from ..data.sampler import batch_keys
+from ..data.sampler import BatchGrowth, batch_keys
 from ..data.worker import SampleKey
 from ..data.shrink import ShrinkPlan
 from ..data.stream import CurriculumStream
@@ -52,6 +52,7 @@ class SizeProbe:
         step_s: Bare training step, seconds per image.
         loader_s: Data pipeline alone, seconds per image (with the configured workers).
         together_s: Training fed by the loader, seconds per image.
+        batch: Images in each timed batch (the base batch, or the stage's grown one under ``--batch-growth``).
     """
 
     size: int
@@ -59,6 +60,7 @@ class SizeProbe:
     step_s: float
     loader_s: float
     together_s: float
+    batch: int = 0
 
     @property
     def pipelined_s(self) -> float:
@@ -167,17 +169,18 @@ class ProbeReport:
 
 
 class _PlannedSampler(Sampler[list[SampleKey]]):
-    """One batch per entry of a plan of settings, keyed exactly as the run's sampler keys them (replay included)."""
+    """One batch per entry of a plan of settings, keyed exactly as the run's sampler keys them (replay
+    included), of the size the run's sampler gives that stage (its grown batch under ``--batch-growth``)."""
 
-    def __init__(self, n: int, batch_size: int, settings: list[Settings], plan: ShrinkPlan, final_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, settings: list[Settings], plan: ShrinkPlan, final_size: int, seed: int, growth: BatchGrowth) -> None:
         self.n, self.batch_size, self.settings = n, batch_size, settings
-        self.plan, self.final_size, self.seed = plan, final_size, seed
+        self.plan, self.final_size, self.seed, self.growth = plan, final_size, seed, growth
 
     def __iter__(self) -> Iterator[list[SampleKey]]:
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed)).tolist()
         at = 0
         for settings in self.settings:
-            fresh = self.batch_size // self.plan.uses_per_image(settings.size, self.final_size)
+            fresh = self.growth.batch(settings.size, self.batch_size) // self.plan.uses_per_image(settings.size, self.final_size)
             idx = [order[(at + k) % self.n] for k in range(fresh)]
             at += fresh
             yield batch_keys(self.plan, idx, settings, seed=self.seed, epoch=0, final_size=self.final_size)
@@ -202,7 +205,7 @@ def _loader(trainer: Any, settings: list[Settings]) -> DataLoader:
     if isinstance(dataset, CurriculumStream):  # shards: the stream's workers form the planned batches
         return DataLoader(dataset.planned(settings, cfg.seed), batch_size=None, num_workers=workers, **extra)
     run_sampler = trainer.parts.sampler
-    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, trainer.parts.plan, run_sampler.curriculum.final_size, cfg.seed)
+    sampler = _PlannedSampler(len(dataset), cfg.batch_size, settings, trainer.parts.plan, run_sampler.curriculum.final_size, cfg.seed, run_sampler.growth)
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, **extra)
 
 
@@ -290,18 +293,24 @@ def probe(cfg: TrainConfig, *, batches: int = 3, warmup: int = 1, rounds: int = 
         trainer.parts.run_dir.release()  # a throw-away folder: nothing else will write there
         cur = trainer.parts.curriculum
         sizes = sorted(cur.sizes)
+        growth = _fit_growth(trainer, log)
         times, round_together = _measure_rounds(trainer, sizes, batches, warmup, rounds)
         rows = []
         bs = trainer.cfg.batch_size
         for size in sizes:
-            step_s, loader_s, together_s = (statistics.median(t) / bs for t in times[size])
-            rows.append(SizeProbe(size, _stage_settings(cur, size)[1], step_s, loader_s, together_s))
-            log(f"  B={size}: step {step_s * 1e3:.2f}, loader {loader_s * 1e3:.2f}, together {together_s * 1e3:.2f} ms/image")
+            batch = growth.batch(size, bs)
+            step_s, loader_s, together_s = (statistics.median(t) / batch for t in times[size])
+            rows.append(SizeProbe(size, _stage_settings(cur, size)[1], step_s, loader_s, together_s, batch))
+            log(f"  B={size} x {batch}: step {step_s * 1e3:.2f}, loader {loader_s * 1e3:.2f}, together {together_s * 1e3:.2f} ms/image")
         epochs = {row.size: row.epochs for row in rows}
-        round_speedups = [curriculum_speedup(by, epochs, cur.final_size) for by in round_together]
+        per_image = [{size: t / growth.batch(size, bs) for size, t in by.items()} for by in round_together]
+        round_speedups = [curriculum_speedup(by, epochs, cur.final_size) for by in per_image]
         if cur.final_size not in cur.sizes:  # pragma: no cover - a curriculum always ends at its final size
             raise ValueError("the curriculum does not end at its final size")
         notes = []
+        if growth.active:
+            grown = ", ".join(f"{size} px x {batch}" for size, batch in sorted(growth.batches.items()))
+            notes.append(f"note: --batch-growth: the stages below the final size are timed at their grown batches ({grown}; base {bs})")
         if trainer.cfg.resolved_workers() == 0:
             notes.append("note: with --workers 0 the main process loads the data, so the loader never overlaps the step")
         from ..provenance import git_state, machine_info, software_versions
@@ -312,3 +321,14 @@ def probe(cfg: TrainConfig, *, batches: int = 3, warmup: int = 1, rounds: int = 
             cfg.model, cur.final_size, trainer.cfg.resolved_workers(), torch.get_num_threads(), rows, cur.to_dict(), curriculum_cost(cur).speedup, notes, provenance,
             round_speedups, trainer.parts.sampler.steps_per_epoch * bs,
         )
+
+
+def _fit_growth(trainer: Any, log: Any) -> BatchGrowth:
+    """Under ``--batch-growth``, the grown batches the run's pre-flight would fit here (halved where
+    a step runs out of memory), so that the probe times the batches the run will train."""
+    from .preflight import DrySteps
+
+    if trainer.cfg.batch_growth > 1:
+        fit = dataclasses.replace(trainer.cfg, preflight=True, compile_warmup=False)
+        DrySteps(fit, trainer.parts, log).preflight()
+    return trainer.parts.sampler.growth
