@@ -247,6 +247,19 @@ def test_sampler_sharded_for_other_world_size_is_refused(tmp_path: Path) -> None
         make_trainer(tmp_path).fit(TwoRankModule())
 
 
+def test_a_sampler_with_grown_batches_is_refused(tmp_path: Path) -> None:
+    class GrowingModule(ProbeModule):
+        def train_dataloader(self) -> DataLoader:
+            data = et.CurriculumDataset(ProbeDataset())
+            sampler = et.CurriculumBatchSampler(data, make_curriculum(), BATCH)
+            sampler.set_growth(et.BatchGrowth.for_curriculum(make_curriculum(), BATCH, max_factor=4))
+            assert sampler.growth.active
+            return DataLoader(data, batch_sampler=sampler)
+
+    with pytest.raises(ValueError, match="grows its early batches"):
+        make_trainer(tmp_path).fit(GrowingModule())
+
+
 def test_max_epochs_beyond_curriculum_is_refused() -> None:
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=EPOCHS + 1, logger=False)
     with pytest.raises(ValueError, match="max_epochs"):

@@ -155,6 +155,14 @@ class EfficientTrainCallback(Callback):
                 "pass the same Curriculum to both (or omit it in the callback)"
             )
         self._check_max_epochs(trainer, self.curriculum)
+        if sampler.growth.active:
+            # Lightning steps the LR scheduler once per update and neither scales a grown batch's
+            # rate nor checkpoints the grown batches: the run would train at the wrong rate.
+            raise ValueError(
+                "EfficientTrainCallback: the CurriculumBatchSampler grows its early batches (set_growth), which this callback "
+                "does not support (the lr would not follow the grown batches); drop set_growth, or use efficienttrain train "
+                "--batch-growth or your own loop (docs/drop-in.md)"
+            )
         index_sampler = sampler.index_sampler
         if index_sampler.num_replicas != trainer.world_size or index_sampler.rank != trainer.global_rank:
             raise ValueError(
