@@ -452,3 +452,29 @@ def test_a_stop_signal_while_the_run_finishes_still_writes_its_summary(tmp_path,
     assert result.completed and (result.output_dir / "summary.json").is_file()
     assert (result.output_dir / "model.safetensors").is_file()
     assert (result.output_dir / RunDir.LOCK).read_text() == ""  # released, not left to a dead holder
+
+
+@pytest.mark.parametrize("command", ["plan", "plot"])
+def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    from efficienttrain.runner import plan
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plan, "make_plan", lambda *a, **k: pytest.fail("measured before checking --out"))
+    (tmp_path / "afile").write_text("x")
+    argv = ["plan", *TINY[1:-2], "--epochs", "1"] if command == "plan" else ["plot", str(tmp_path / "no-run")]
+    for out, needle in [(".", "is a folder; name the file"), ("sub/", "is a folder"), ("afile/p.out", "a file stands where its folder would be")]:
+        assert_one_line_error(main([*argv, "--out", out]), capsys.readouterr().err, needle)
+
+
+def test_an_output_files_missing_folders_are_made_and_a_read_only_place_is_named(tmp_path, monkeypatch):
+    from efficienttrain.rundir import prepare_output_file
+
+    path = prepare_output_file(tmp_path / "a" / "b" / "plan.yaml", "--out", "plan.yaml")
+    assert path.parent.is_dir() and not path.exists() and not list(path.parent.iterdir())  # the trial write leaves nothing
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "touch", read_only)
+    with pytest.raises(UserError, match=r"cannot write in .*Read-only file system.*choose another --out"):
+        prepare_output_file(tmp_path / "plan.yaml", "--out", "plan.yaml")

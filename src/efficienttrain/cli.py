@@ -181,12 +181,14 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from .rundir import prepare_output_file
     from .runner.plan import make_plan, parse_duration
 
     budget = parse_duration(args.budget) if args.budget else None
     if args.batches < 1:
         raise UserError("--batches must be at least 1")
     cfg = _config_from_args(args, own=("budget", "out", "batches"))
+    prepare_output_file(args.out, "--out", "plan.yaml")  # before minutes of measuring, not after
     plan = make_plan(cfg, epochs=None if budget else cfg.epochs, budget_s=budget, batches=args.batches)
     print(plan.table())
     plan.write(args.out)
@@ -269,9 +271,11 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_runs
+    from .rundir import prepare_output_file
 
     if args.labels and len(args.labels) != len(args.runs):
         raise UserError(f"--labels has {len(args.labels)} entries for {len(args.runs)} runs; give one per run")
+    prepare_output_file(args.out, "--out", "runs.png")
     try:
         path = plot_runs(args.runs, args.out, labels=args.labels, title=args.title)
     except FileNotFoundError as err:

@@ -48,6 +48,7 @@ __all__ = [
     "WeightsFile",
     "save_checkpoint",
     "atomic_write",
+    "prepare_output_file",
     "load_checkpoint",
     "export_safetensors",
     "read_weights_file",
@@ -101,6 +102,43 @@ def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
         if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise UserError(f"cannot write {path.name} in {path.parent} ({err.strerror}); make it writable or choose another --output") from None
         raise
+    return path
+
+
+def prepare_output_file(path: PathLike, flag: str, example: str) -> Path:
+    """Check, before a command does its work, that it can write the file ``path`` at the end.
+
+    Missing parent folders are created. A command that measures for minutes then fails to write
+    its result loses that time, so a folder, a parent that is a file, or a folder that cannot be
+    created or written is refused at once.
+
+    Args:
+        path: The file the user named.
+        flag: The option that named it (``--out``).
+        example: A file name to suggest (``plan.yaml``).
+
+    Returns:
+        The path, with ``~`` expanded.
+
+    Raises:
+        UserError: One line naming the problem and the fix.
+    """
+    given = str(path)
+    path = Path(path).expanduser()
+    if given.endswith(("/", os.sep)) or path.is_dir() or path.name in ("", ".", ".."):
+        raise UserError(f"{flag} {given} is a folder; name the file to write, such as {path / example}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"{flag} {given}: a file stands where its folder would be ({path.parent}); choose another {flag}") from None
+    except OSError as err:
+        raise UserError(f"{flag} {given}: cannot create the folder {path.parent} ({err.strerror}); choose another {flag}") from None
+    tmp = _temp_path(path)
+    try:  # a trial write: permissions alone miss read-only and pseudo file systems, and root passes them all
+        tmp.touch()
+        tmp.unlink()
+    except OSError as err:
+        raise UserError(f"{flag} {given}: cannot write in {path.parent} ({err.strerror}); make it writable or choose another {flag}") from None
     return path
 
 
