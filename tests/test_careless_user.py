@@ -478,3 +478,18 @@ def test_an_output_files_missing_folders_are_made_and_a_read_only_place_is_named
     monkeypatch.setattr(Path, "touch", read_only)
     with pytest.raises(UserError, match=r"cannot write in .*Read-only file system.*choose another --out"):
         prepare_output_file(tmp_path / "plan.yaml", "--out", "plan.yaml")
+
+
+def test_demo_data_never_mixes_into_another_dataset_and_bad_sizes_name_the_flag(tmp_path, capsys):
+    theirs = make_image_folder(tmp_path / "theirs")
+    before = sorted(p.relative_to(theirs) for p in theirs.rglob("*"))
+    (tmp_path / "afile").write_text("x")
+    cases = [([str(theirs)], "already holds other files"), ([str(tmp_path / "afile")], "is a file"),
+             ([str(tmp_path / "d"), "--per-class", "0"], "--per-class must be at least 1"),
+             ([str(tmp_path / "d"), "--image-size", "100000"], "--image-size must be at least 8 and at most 1024")]  # fmt: skip
+    for argv, needle in cases:
+        assert_one_line_error(main(["make-demo-data", *argv]), capsys.readouterr().err, needle)
+    assert sorted(p.relative_to(theirs) for p in theirs.rglob("*")) == before and not (tmp_path / "d").exists()
+    small = ["--per-class", "1", "--val-per-class", "1", "--image-size", "8"]
+    assert main(["make-demo-data", str(tmp_path / "demo"), *small]) == 0
+    assert main(["make-demo-data", str(tmp_path / "demo"), *small]) == 0  # writing an earlier demo dataset again is fine

@@ -330,6 +330,9 @@ def _add_make_demo(sub: argparse._SubParsersAction) -> None:
 def _cmd_make_demo(args: argparse.Namespace) -> int:
     from .data.demo import write_demo_dataset
 
+    for flag, value, low, high in (("--per-class", args.per_class, 1, 100_000), ("--val-per-class", args.val_per_class, 1, 100_000), ("--image-size", args.image_size, 8, 1024)):
+        if not low <= value <= high:
+            raise UserError(f"{flag} must be at least {low} and at most {high}, got {value}")
     root = write_demo_dataset(args.dir, per_class=args.per_class, val_per_class=args.val_per_class, image_size=args.image_size, seed=args.seed)
     print(f"wrote the demo dataset to {root}")
     return 0

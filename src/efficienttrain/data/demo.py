@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..errors import UserError
+
 __all__ = ["DemoDataset", "DEMO_CLASSES", "render_demo_image", "write_demo_dataset"]
 
 SHAPES = ("disk", "square", "triangle", "cross", "ring")
@@ -184,12 +186,33 @@ def write_demo_dataset(
 
     Returns:
         ``root`` as a path.
+
+    Raises:
+        UserError: If ``root`` is a file, holds anything but an earlier demo dataset (the images
+            would mix with another dataset's), or cannot be written.
     """
-    root = Path(root)
-    for split, count in (("train", per_class), ("val", val_per_class)):
-        ds = DemoDataset(split, per_class=count, image_size=image_size, seed=seed)
-        for cls in DEMO_CLASSES:
-            (root / split / cls).mkdir(parents=True, exist_ok=True)
-        for i, (arr, label) in enumerate(zip(ds.images, ds.targets)):
-            Image.fromarray(arr).save(root / split / DEMO_CLASSES[label] / f"{i:05d}.png")
+    root = Path(root).expanduser()
+    _check_demo_target(root)
+    try:
+        for split, count in (("train", per_class), ("val", val_per_class)):
+            ds = DemoDataset(split, per_class=count, image_size=image_size, seed=seed)
+            for cls in DEMO_CLASSES:
+                (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i, (arr, label) in enumerate(zip(ds.images, ds.targets)):
+                Image.fromarray(arr).save(root / split / DEMO_CLASSES[label] / f"{i:05d}.png")
+    except OSError as err:
+        raise UserError(f"cannot write the demo dataset in {root} ({err.strerror or err}); choose a writable folder") from None
     return root
+
+
+def _check_demo_target(root: Path) -> None:
+    """Refuse a file, or a folder with anything but ``train``/``val`` folders of demo classes."""
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is a file; name a new folder for the demo dataset")
+    if not root.is_dir():
+        return
+    allowed = {"train": set(DEMO_CLASSES), "val": set(DEMO_CLASSES)}
+    for entry in root.iterdir():
+        inside = {e.name for e in entry.iterdir()} if entry.is_dir() and entry.name in allowed else None
+        if inside is None or not inside <= allowed[entry.name]:
+            raise UserError(f"{root} already holds other files ({entry.name}); the demo images would mix with them: name a new or empty folder")
