@@ -9,6 +9,8 @@ import pytest
 from efficienttrain.cli import main
 from efficienttrain.search import SearchLog, budgeted_search, budgeted_staircase, greedy_search, staircase
 
+from .conftest import assert_one_line_error
+
 FINAL = 224
 CANDIDATES = [96, 128, 160, 192]
 
@@ -148,3 +150,18 @@ def test_search_cli_errors(tmp_path, capsys):
     assert "--epochs" in capsys.readouterr().err
     assert main(["search", "--final-size", "32", "--epochs", "2", "--set", "epochs=3", "--output", str(tmp_path)]) == 2
     assert "the search chooses it" in capsys.readouterr().err
+
+
+def test_search_refuses_what_it_cannot_mean_or_write_before_any_trial(tmp_path, capsys, monkeypatch):
+    from efficienttrain.search import evaluator
+
+    monkeypatch.setattr(evaluator.RunnerEvaluator, "__init__", lambda *a, **k: pytest.fail("a trial was set up before the check"))
+    (tmp_path / "afile").write_text("x")
+    base = ["search", "--final-size", "32", "--data", "demo", "--output", str(tmp_path / "out")]
+    cases = [(["--epochs", "1", "--tolerance", "-1"], ["--tolerance must be a number at least 0"]),
+             (["--budget", "nan"], ["--budget must be a number above 0"]), (["--epochs", "1", "--seeds", "-1"], ["--seeds must be 0 or more"]),
+             (["--epochs", "1", "--save", str(tmp_path)], ["--save", "is a folder"]),
+             (["--epochs", "1", "--log", str(tmp_path / "afile" / "log.json")], ["--log", "a file stands where its folder would be"]),
+             (["--epochs", "1", "--output", str(tmp_path / "afile")], ["--output", "a file stands where its folder would be"])]  # fmt: skip
+    for extra, needles in cases:
+        assert_one_line_error(main([*base, *extra]), capsys.readouterr().err, *needles)

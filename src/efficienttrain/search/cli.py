@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +64,36 @@ def _train_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Refuse a number the search cannot mean, before any trial (the training settings are checked by the runner)."""
+    checks = [("--epochs", args.epochs, 0.0, 100_000.0, False), ("--budget", args.budget, 0.0, 100_000.0, False),
+              ("--tolerance", args.tolerance, 0.0, 100.0, True), ("--baseline-acc", args.baseline_acc, 0.0, 100.0, True),
+              ("--multiple-of", args.multiple_of, 1, 1024, True)]  # fmt: skip
+    for flag, value, low, high, low_ok in checks:
+        if value is not None and not (math.isfinite(value) and (value >= low if low_ok else value > low) and value <= high):
+            raise UserError(f"{flag} must be a number {'at least' if low_ok else 'above'} {low:g} and at most {high:g}, got {value}")
+    if any(seed < 0 for seed in args.seeds):
+        raise UserError(f"--seeds must be 0 or more, got {args.seeds}")
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from ..curricula import round_size
+    from ..rundir import prepare_output_file
     from ..runner.config import make_config
     from .algorithm import SearchLog, budgeted_search, greedy_search
     from .evaluator import RunnerEvaluator
 
     if args.budget is None and args.epochs is None:
         raise UserError("give --epochs T for every trial (or --budget for the budgeted variant)")
+    _check_numbers(args)
+    out = Path(args.output)
+    # Before the first trial: a search runs for hours and writes these only as it goes and at its end.
+    log_path = prepare_output_file(args.log or out / "search_log.json", "--log" if args.log else "--output", "search_log.json")
+    save = prepare_output_file(args.save or out / "searched_curriculum.yaml", "--save" if args.save else "--output", "searched_curriculum.yaml")
     values = _train_values(args)
     make_config({**values, "final_size": args.final_size}, preset=args.preset)  # validate before any trial runs
     g = args.final_size
     cands = args.candidates or sorted({round_size(g * k / 7, args.multiple_of, g) for k in (3, 4, 5, 6)})
-    out = Path(args.output)
     fingerprint = {
         "stages": args.stages,
         "epochs": args.epochs,
@@ -86,7 +104,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         "train": {k: values[k] for k in sorted(values)},
     }
     try:
-        log = SearchLog.open(Path(args.log) if args.log else out / "search_log.json", fingerprint)
+        log = SearchLog.open(log_path, fingerprint)
     except ValueError as err:
         raise UserError(str(err)) from None
     evaluator = RunnerEvaluator(values, out, epochs=args.epochs or 0, final_size=g, budget=args.budget, seeds=args.seeds, preset=args.preset)
@@ -107,7 +125,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print("\n" + result.table())
     print(f"\n{len(result.trials)} trials ({result.cached} from the cache); schedule found: {result.sizes}\n")
     print(result.curriculum.table())
-    save = Path(args.save) if args.save else out / "searched_curriculum.yaml"
     result.curriculum.save(save)
     print(f"\nwrote {save}; train with: efficienttrain train --curriculum {save}")
     return 0
