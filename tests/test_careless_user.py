@@ -462,15 +462,15 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(tmp_pa
     monkeypatch.setattr(plan, "make_plan", lambda *a, **k: pytest.fail("measured before checking --out"))
     (tmp_path / "afile").write_text("x")
     argv = ["plan", *TINY[1:-2], "--epochs", "1"] if command == "plan" else ["plot", str(tmp_path / "no-run")]
-    for out, needle in [(".", "is a folder; name the file"), ("sub/", "is a folder"), ("afile/p.out", "a file stands where its folder would be")]:
+    for out, needle in [(".", "is a folder; name the file"), ("sub/", "is a folder"), ("afile/p.out", "stands in the way of the folder")]:
         assert_one_line_error(main([*argv, "--out", out]), capsys.readouterr().err, needle)
 
 
-def test_an_output_files_missing_folders_are_made_and_a_read_only_place_is_named(tmp_path, monkeypatch):
+def test_an_output_file_check_leaves_nothing_and_names_a_read_only_place(tmp_path, monkeypatch):
     from efficienttrain.rundir import prepare_output_file
 
     path = prepare_output_file(tmp_path / "a" / "b" / "plan.yaml", "--out", "plan.yaml")
-    assert path.parent.is_dir() and not path.exists() and not list(path.parent.iterdir())  # the trial write leaves nothing
+    assert path == tmp_path / "a" / "b" / "plan.yaml" and not list(tmp_path.iterdir())  # the check creates nothing, the trial write leaves nothing
 
     def read_only(self, *args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
@@ -493,3 +493,14 @@ def test_demo_data_never_mixes_into_another_dataset_and_bad_sizes_name_the_flag(
     small = ["--per-class", "1", "--val-per-class", "1", "--image-size", "8"]
     assert main(["make-demo-data", str(tmp_path / "demo"), *small]) == 0
     assert main(["make-demo-data", str(tmp_path / "demo"), *small]) == 0  # writing an earlier demo dataset again is fine
+
+
+@pytest.mark.parametrize("analysis", [["filtered", "no-run"], ["cka", "--a", "no-run"], ["spectra"]])
+def test_an_analysis_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, monkeypatch, analysis):
+    from efficienttrain.analysis import checkpoints
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(checkpoints, "resolve_checkpoints", lambda *a, **k: pytest.fail("read checkpoints before checking --out"))
+    (tmp_path / "afile").write_text("x")
+    for out, needle in [("afile", "is a file; name a folder"), ("afile/sub", "stands in the way of the folder")]:
+        assert_one_line_error(main(["analyze", *analysis, "--data", "demo", "--out", out]), capsys.readouterr().err, "--out", needle)

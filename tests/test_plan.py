@@ -66,8 +66,8 @@ def test_a_plan_file_round_trips_its_curriculum(tmp_path):
     cfg = tiny_config(tmp_path, final_size=32)
     cands = candidates_for_epochs(cfg, 6, MODEL, 500)
     plan = Plan(cands, cands[1], MODEL, 500)
-    plan.write(tmp_path / "plan.yaml")
-    curriculum, data = load_plan(tmp_path / "plan.yaml")
+    plan.write(tmp_path / "plans" / "plan.yaml")  # missing folders are made when the plan is written
+    curriculum, data = load_plan(tmp_path / "plans" / "plan.yaml")
     assert curriculum.to_dict() == cands[1].curriculum.to_dict()
     assert data["chosen"]["name"] == "efficienttrain" and data["chosen"]["predicted_train_s"] == pytest.approx(cands[1].seconds)
     (tmp_path / "other.yaml").write_text(yaml.safe_dump({"stages": []}))

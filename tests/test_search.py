@@ -161,7 +161,7 @@ def test_search_refuses_what_it_cannot_mean_or_write_before_any_trial(tmp_path, 
     cases = [(["--epochs", "1", "--tolerance", "-1"], ["--tolerance must be a number at least 0"]),
              (["--budget", "nan"], ["--budget must be a number above 0"]), (["--epochs", "1", "--seeds", "-1"], ["--seeds must be 0 or more"]),
              (["--epochs", "1", "--save", str(tmp_path)], ["--save", "is a folder"]),
-             (["--epochs", "1", "--log", str(tmp_path / "afile" / "log.json")], ["--log", "a file stands where its folder would be"]),
-             (["--epochs", "1", "--output", str(tmp_path / "afile")], ["--output", "a file stands where its folder would be"])]  # fmt: skip
+             (["--epochs", "1", "--log", str(tmp_path / "afile" / "log.json")], ["--log", "stands in the way of the folder"]),
+             (["--epochs", "1", "--output", str(tmp_path / "afile")], ["--output", "stands in the way of the folder"])]  # fmt: skip
     for extra, needles in cases:
         assert_one_line_error(main([*base, *extra]), capsys.readouterr().err, *needles)

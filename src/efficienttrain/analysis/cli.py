@@ -170,6 +170,7 @@ def _add_filtered(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_filtered(args: argparse.Namespace) -> int:
+    from ..rundir import prepare_output_folder
     from .checkpoints import load_model, peek_config, resolve_checkpoints
     from .filtered import default_radii, evaluate_series, make_settings, match_highpass_radius, parse_radii, sort_settings
     from .plots import plot_filtered
@@ -181,6 +182,7 @@ def _cmd_filtered(args: argparse.Namespace) -> int:
     if args.match_highpass is not None and args.match_highpass < 0:
         raise UserError(f"--match-highpass must be a non-negative radius, got {args.match_highpass:g}")
     device = _device(args.device)
+    out = prepare_output_folder(args.out, "--out")  # before the evaluation, not after it
     paths = resolve_checkpoints(args.checkpoints)
     config, final_size = peek_config(paths[0])
     evalset = _eval_set(args, config, final_size)
@@ -206,7 +208,6 @@ def _cmd_filtered(args: argparse.Namespace) -> int:
             f"matches low-pass r={match['low_radius']:g} ({match['low_top1']:.2f}%)"
         )
         print(result.table(settings=[("low", match["low_radius"]), ("high", match["high_radius"])], transpose=True))
-    out = Path(args.out)
     _wrote([result.to_csv(out / "filtered.csv"), result.to_json(out / "filtered.json"), plot_filtered(result, out / "filtered.png")])
     return 0
 
@@ -236,12 +237,14 @@ def _add_cka(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_cka(args: argparse.Namespace) -> int:
+    from ..rundir import prepare_output_folder
     from .checkpoints import peek_config, resolve_checkpoints
     from .cka import cka_series
     from .plots import plot_cka
 
     _check_runtime(args)
     device = _device(args.device)
+    out = prepare_output_folder(args.out, "--out")
     paths_a = resolve_checkpoints(args.a)
     paths_b = resolve_checkpoints(args.b) if args.b else paths_a
     config, final_size = peek_config(paths_a[0])
@@ -256,7 +259,6 @@ def _cmd_cka(args: argparse.Namespace) -> int:
     else:
         print(result.table())
     labels = args.labels or (_series_name(args.a), _series_name(args.b or args.a))
-    out = Path(args.out)
     _wrote(
         [result.to_csv(out / "cka.csv"), result.to_json(out / "cka.json"), plot_cka(result, out / "cka.png", axis=args.axis, labels=labels)]
     )
@@ -309,6 +311,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _cmd_spectra(args: argparse.Namespace) -> int:
     import torch
 
+    from ..rundir import prepare_output_folder
     from .filtered import parse_radii
     from .plots import plot_leakage, plot_spectra
     from .spectra import LEAKAGE_OPS, default_crop_sizes, load_images, spectral_leakage
@@ -319,6 +322,7 @@ def _cmd_spectra(args: argparse.Namespace) -> int:
     unknown = [o for o in ops if o not in LEAKAGE_OPS]
     if unknown or not ops:
         raise UserError(f"unknown operator {', '.join(unknown) or '(none)'} in --ops; choose from {','.join(LEAKAGE_OPS)}")
+    out = prepare_output_folder(args.out, "--out")
     if args.images:
         images = load_images(args.images, args.size or 224)
         source = f"{len(args.images)} image file(s)"
@@ -337,7 +341,6 @@ def _cmd_spectra(args: argparse.Namespace) -> int:
     print(result.table("leak"))
     print("\nfraction of the out-of-window energy (per pixel) that gets through")
     print(result.table("transmission"))
-    out = Path(args.out)
     _wrote([
         plot_spectra(images[: args.show], radii, sizes, out / "spectra.png"),
         result.to_csv(out / "leakage.csv"),

@@ -383,9 +383,10 @@ class Curriculum:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: Union[str, Path]) -> None:
-        """Write the curriculum to ``path`` as JSON (``.json``) or YAML (anything else)."""
+        """Write the curriculum to ``path`` as JSON (``.json``) or YAML (anything else); missing folders are made."""
         path = Path(path)
         text = json.dumps(self.to_dict(), indent=2) if path.suffix == ".json" else self.to_yaml()
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
     # -- display ----------------------------------------------------------------------------

@@ -163,6 +163,7 @@ class Plan:
         from ..rundir import atomic_write
 
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(path), lambda tmp: tmp.write_text(text))
 
     def table(self) -> str:
