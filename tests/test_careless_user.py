@@ -467,7 +467,7 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(tmp_pa
 
 
 def test_an_output_file_check_leaves_nothing_and_names_a_read_only_place(tmp_path, monkeypatch):
-    from efficienttrain.rundir import prepare_output_file
+    from efficienttrain.outputs import prepare_output_file
 
     path = prepare_output_file(tmp_path / "a" / "b" / "plan.yaml", "--out", "plan.yaml")
     assert path == tmp_path / "a" / "b" / "plan.yaml" and not list(tmp_path.iterdir())  # the check creates nothing, the trial write leaves nothing
@@ -504,3 +504,14 @@ def test_an_analysis_out_folder_that_cannot_be_written_is_refused_before_any_wor
     (tmp_path / "afile").write_text("x")
     for out, needle in [("afile", "is a file; name a folder"), ("afile/sub", "stands in the way of the folder")]:
         assert_one_line_error(main(["analyze", *analysis, "--data", "demo", "--out", out]), capsys.readouterr().err, "--out", needle)
+
+
+def test_schedule_checks_plot_and_save_before_writing_either(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    cases = [(["--plot", "."], "--plot . is a folder"), (["--save", "sub/"], "--save sub/ is a folder"),
+             (["--save", "ok.yaml", "--plot", "afile/x.png"], "the file afile stands in the way of the folder afile")]  # fmt: skip
+    for extra, needle in cases:
+        assert_one_line_error(main(["schedule", *extra]), capsys.readouterr().err, needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written, not even the --save that could be
+    assert main(["schedule", "--save", "new/c.yaml"]) == 0 and (tmp_path / "new" / "c.yaml").is_file()

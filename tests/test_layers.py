@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "efficienttrain"
 
 # Module name (relative to the package) or package prefix -> layer. The longest match wins.
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("errors", "limits", "_lazy", "_compat", "frequency", "dryrun", "provenance", "curricula", "analysis.report"), 0),
+    **dict.fromkeys(("errors", "limits", "outputs", "_lazy", "_compat", "frequency", "dryrun", "provenance", "curricula", "analysis.report"), 0),
     **dict.fromkeys(("data", "rundir", "models", "mae", "cost", "compiling", "api"), 1),
     **dict.fromkeys(("runner", "analysis", "integrations", "search", "plots", "demo"), 2),
     **dict.fromkeys(("", "__main__", "cli", "analysis.cli", "search.cli"), 3),

@@ -56,7 +56,10 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
 def _cmd_schedule(args: argparse.Namespace) -> int:
     from .curricula import create_curriculum
     from .curricula.cost import curriculum_cost, pixel_cost
+    from .outputs import prepare_output_file
 
+    plot = prepare_output_file(args.plot, "--plot", "schedule.png") if args.plot else None
+    save = prepare_output_file(args.save, "--save", "curriculum.yaml") if args.save else None
     try:
         cur = create_curriculum(args.kind, args.epochs, args.final_size, multiple_of=args.multiple_of, family=args.family, model=args.model)
     except FileNotFoundError as err:
@@ -76,16 +79,16 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
         print(f"relative cost {report.relative_cost:.3f} of training at {cur.final_size} throughout -> theoretical speedup {report.speedup:.2f}x ({args.cost} model{extra})")
         if cur.budget is not None:
             print(f"cost: {report.final_size_epochs:.1f} epochs at the final size (budget {cur.budget:g}), spread over {cur.epochs:.1f} epochs")
-    if args.plot:
+    if plot:
         from .plots import plot_curriculum
 
-        path = plot_curriculum(cur, args.plot, cost_fn)
+        path = plot_curriculum(cur, plot, cost_fn)
         if not args.json:
             print(f"wrote {path}")
-    if args.save:
-        cur.save(args.save)
+    if save:
+        cur.save(save)
         if not args.json:
-            print(f"wrote {args.save}")
+            print(f"wrote {save}")
     return 0
 
 
@@ -181,7 +184,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from .rundir import prepare_output_file
+    from .outputs import prepare_output_file
     from .runner.plan import make_plan, parse_duration
 
     budget = parse_duration(args.budget) if args.budget else None
@@ -270,8 +273,8 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    from .outputs import prepare_output_file
     from .plots import plot_runs
-    from .rundir import prepare_output_file
 
     if args.labels and len(args.labels) != len(args.runs):
         raise UserError(f"--labels has {len(args.labels)} entries for {len(args.runs)} runs; give one per run")

@@ -170,7 +170,7 @@ def _add_filtered(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_filtered(args: argparse.Namespace) -> int:
-    from ..rundir import prepare_output_folder
+    from ..outputs import prepare_output_folder
     from .checkpoints import load_model, peek_config, resolve_checkpoints
     from .filtered import default_radii, evaluate_series, make_settings, match_highpass_radius, parse_radii, sort_settings
     from .plots import plot_filtered
@@ -237,7 +237,7 @@ def _add_cka(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_cka(args: argparse.Namespace) -> int:
-    from ..rundir import prepare_output_folder
+    from ..outputs import prepare_output_folder
     from .checkpoints import peek_config, resolve_checkpoints
     from .cka import cka_series
     from .plots import plot_cka
@@ -311,7 +311,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _cmd_spectra(args: argparse.Namespace) -> int:
     import torch
 
-    from ..rundir import prepare_output_folder
+    from ..outputs import prepare_output_folder
     from .filtered import parse_radii
     from .plots import plot_leakage, plot_spectra
     from .spectra import LEAKAGE_OPS, default_crop_sizes, load_images, spectral_leakage

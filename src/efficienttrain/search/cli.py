@@ -78,7 +78,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from ..curricula import round_size
-    from ..rundir import prepare_output_file
+    from ..outputs import prepare_output_file
     from ..runner.config import make_config
     from .algorithm import SearchLog, budgeted_search, greedy_search
     from .evaluator import RunnerEvaluator
