@@ -515,3 +515,10 @@ def test_schedule_checks_plot_and_save_before_writing_either(tmp_path, capsys, m
         assert_one_line_error(main(["schedule", *extra]), capsys.readouterr().err, needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written, not even the --save that could be
     assert main(["schedule", "--save", "new/c.yaml"]) == 0 and (tmp_path / "new" / "c.yaml").is_file()
+
+
+def test_a_plot_place_that_cannot_be_written_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code = main(TINY + ["--output", str(tmp_path / "run"), "--plot", str(tmp_path / "afile" / "run.png")])
+    assert_one_line_error(code, capsys.readouterr().err, "--plot", "stands in the way of the folder")
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made, not after the last epoch

@@ -20,12 +20,13 @@ from ..compiling import CompiledModel, compile_for_curriculum
 from ..curricula import Curriculum, create_curriculum, is_curriculum_file
 from ..data.datasets import DatasetPair, build_datasets, dataset_stats
 from ..data.sampler import BatchGrowth, CurriculumBatchSampler, CurriculumSchedule
-from ..data.stream import CurriculumStream, EvalStream, ShardSet
 from ..data.shrink import ShrinkPlan
-from ..data.worker import CurriculumDataset
+from ..data.stream import CurriculumStream, EvalStream, ShardSet
 from ..data.transforms import build_eval_transform, randaugment_magnitude
+from ..data.worker import CurriculumDataset
 from ..errors import UserError
 from ..models import load_weights
+from ..outputs import prepare_output_file
 from ..rundir import Checkpoint, RunDir
 from .config import TrainConfig
 from .distributed import Runtime, ignore_stop_signals, track_loader
@@ -94,6 +95,8 @@ def build_parts(
     Raises:
         UserError: On any problem with the data, model, sizes, config or output directory.
     """
+    if cfg.plot and runtime.is_main:  # written after the last epoch: a place it cannot go is refused before the first
+        prepare_output_file(cfg.plot, "--plot", "run.png")
     run_dir = RunDir(cfg.output_dir())
     if runtime.is_main:
         note = run_dir.claim()  # before anything reads or writes the folder: a second run is refused here
