@@ -101,3 +101,27 @@ def test_a_huge_budget_stops_at_the_longest_plan(tmp_path):
 
     cands = fit_budget(tiny_config(tmp_path, final_size=32), 1e12, MODEL, 10)
     assert all(c.length == MAX_PLAN_EPOCHS for c in cands)
+
+
+def test_train_plan_refuses_a_contradiction_and_names_settings_that_differ(tmp_path):
+    import dataclasses
+
+    from efficienttrain.runner.plan import check_plan_fits, timing_settings
+
+    cfg = tiny_config(tmp_path, final_size=32, epochs=None)  # as `train --plan` without --epochs
+    cands = candidates_for_epochs(cfg, 6, MODEL, 500)
+    Plan(cands, cands[1], MODEL, 500, settings=timing_settings(cfg)).write(tmp_path / "plan.yaml")
+    curriculum, data = load_plan(tmp_path / "plan.yaml")
+    assert data["settings"]["batch_size"] == 16 and check_plan_fits(cfg, curriculum, data, set()) == []
+    same = dataclasses.replace(cfg, epochs=6.0, curriculum="efficienttrain")
+    assert check_plan_fits(same, curriculum, data, {"epochs", "curriculum"}) == []  # agreeing with the plan is fine
+    contradictions = [
+        (dataclasses.replace(cfg, epochs=5.0), set(), "--epochs 5 contradicts the plan's 6"),
+        (dataclasses.replace(cfg, curriculum="linear"), {"curriculum"}, "--curriculum linear contradicts the plan's efficienttrain"),
+        (dataclasses.replace(cfg, final_size=None, demo_image_size=48), set(), "this run trains at 48 px; pass --final-size 32"),
+    ]
+    for other, given, message in contradictions:
+        with pytest.raises(UserError, match=message):
+            check_plan_fits(other, curriculum, data, given)
+    notes = check_plan_fits(dataclasses.replace(cfg, batch_size=32, workers=2), curriculum, data, set())
+    assert notes == ["note: the plan was measured with other settings (--batch-size 16, now 32; --workers 0, now 2), so its predicted time is not this run's"]

@@ -154,11 +154,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args, own=("plan",))
     curriculum = None
     if args.plan:
-        from .runner.plan import load_plan
+        from .runner.plan import check_plan_fits, load_plan
 
-        curriculum, _ = load_plan(args.plan)
-        if cfg.final_size and cfg.final_size != curriculum.final_size:
-            raise UserError(f"--final-size {cfg.final_size} differs from the plan's {curriculum.final_size}; drop it, or plan again at that size")
+        curriculum, plan = load_plan(args.plan)
+        for note in check_plan_fits(cfg, curriculum, plan, set(vars(args))):
+            print(f"efficienttrain: {note}", file=sys.stderr)
     trainer = Trainer(cfg) if curriculum is None else Trainer(cfg, curriculum=curriculum)
     result = trainer.run()
     if not result.completed:

@@ -32,9 +32,15 @@ from ..curricula.cost import curriculum_cost
 from ..errors import UserError
 from .config import TrainConfig
 
-__all__ = ["TimeModel", "StagePlan", "SchedulePlan", "Plan", "make_plan", "load_plan", "parse_duration", "PLAN_FORMAT"]
+__all__ = ["TimeModel", "StagePlan", "SchedulePlan", "Plan", "make_plan", "load_plan", "check_plan_fits", "timing_settings", "parse_duration", "PLAN_FORMAT", "TIMING_FIELDS"]
 
 PLAN_FORMAT = "efficienttrain-plan/1"
+#: The settings that set a step's time (or the images an epoch holds): a plan measured with other
+#: values does not predict the run, so ``train --plan`` names any that differ.
+TIMING_FIELDS = (
+    "model", "model_kwargs", "objective", "data", "demo_per_class", "demo_image_size", "batch_size", "batch_growth", "accum_steps",
+    "workers", "threads", "device", "amp", "shrink_at", "replay", "crop_op", "channels_last", "compile", "preload", "reduced_decode",
+)  # fmt: skip
 #: The longest schedule a budget fit proposes (in epochs; a budget that would allow more gets this).
 MAX_PLAN_EPOCHS = 10_000.0
 
@@ -136,6 +142,7 @@ class Plan:
     images_per_epoch: int
     budget_s: Optional[float] = None
     notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The plan file's content."""
@@ -154,6 +161,7 @@ class Plan:
             "limits": {str(k): v for k, v in self.time_model.limits.items()},
             "fit": {"fixed_s": self.time_model.fixed, "per_pixel_s": self.time_model.per_pixel},
             "notes": self.notes,
+            "settings": self.settings,
         }
 
     def write(self, path: Union[str, Path]) -> None:
@@ -266,7 +274,52 @@ def make_plan(cfg: TrainConfig, *, epochs: Optional[float] = None, budget_s: Opt
     else:
         cands = fit_budget(cfg, float(budget_s), time_model, images_per_epoch)
         chosen = max(cands, key=lambda c: (c.compute, c.name == "efficienttrain"))
-    return Plan(cands, chosen, time_model, images_per_epoch, budget_s, notes)
+    return Plan(cands, chosen, time_model, images_per_epoch, budget_s, notes, timing_settings(cfg))
+
+
+def timing_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The values of :data:`TIMING_FIELDS` in ``cfg``, as the plan file stores them (plain YAML types)."""
+    return {name: _plain(getattr(cfg, name)) for name in TIMING_FIELDS}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, dict) else value
+
+
+def check_plan_fits(cfg: TrainConfig, curriculum: Curriculum, data: dict[str, Any], given: set[str]) -> list[str]:
+    """Whether ``train --plan`` can train this plan with this config; notes on what makes its prediction not apply.
+
+    Args:
+        cfg: The run's config.
+        curriculum: The plan's curriculum.
+        data: The plan file's content.
+        given: The settings the user gave (flags and config-file keys).
+
+    Returns:
+        Notes (one line each) naming the timing settings that differ from the plan's measurement.
+
+    Raises:
+        UserError: Where the config contradicts the plan: another curriculum, length or final size.
+    """
+    from .config import flag_name, resolve_final_size
+
+    chosen = {"baseline": "none"}.get(str((data.get("chosen") or {}).get("name")), str((data.get("chosen") or {}).get("name")))
+    if "curriculum" in given and cfg.curriculum != chosen:
+        raise UserError(f"--curriculum {cfg.curriculum} contradicts the plan's {chosen}: --plan sets the curriculum; drop --curriculum, or plan again")
+    if cfg.epochs is not None and not math.isclose(cfg.epochs, curriculum.epochs, rel_tol=1e-6):
+        raise UserError(f"--epochs {cfg.epochs:g} contradicts the plan's {curriculum.epochs:g}: --plan sets the length; drop --epochs, or plan again")
+    final = resolve_final_size(cfg.data, cfg.final_size, cfg.demo_image_size)
+    if final != curriculum.final_size:
+        raise UserError(
+            f"the plan's curriculum ends at {curriculum.final_size} px, but this run trains at {final} px; "
+            f"pass --final-size {curriculum.final_size}, or plan again with this run's settings"
+        )
+    measured = data.get("settings") or {}
+    now = timing_settings(cfg)
+    differ = [f"{flag_name(k)} {measured[k]}, now {now[k]}" for k in TIMING_FIELDS if k in measured and measured[k] != now[k]]
+    if not differ:
+        return []
+    return [f"note: the plan was measured with other settings ({'; '.join(differ)}), so its predicted time is not this run's"]
 
 
 def _relief_notes(report: Any) -> list[str]:
