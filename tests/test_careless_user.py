@@ -522,3 +522,11 @@ def test_a_plot_place_that_cannot_be_written_is_refused_before_training(tmp_path
     code = main(TINY + ["--output", str(tmp_path / "run"), "--plot", str(tmp_path / "afile" / "run.png")])
     assert_one_line_error(code, capsys.readouterr().err, "--plot", "stands in the way of the folder")
     assert not (tmp_path / "run").exists()  # refused before the run folder was made, not after the last epoch
+
+
+def test_a_single_class_folder_is_refused_for_a_classifier(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "one", classes=1, per_class=8)
+    argv = ["train", "--preset", "cpu", "--model", "resnet10t", "--data", str(data), "--final-size", "16", "--batch-size", "4",
+            "--epochs", "1", "--workers", "0", "--no-progress", "--output", str(tmp_path / "run")]  # fmt: skip
+    assert_one_line_error(main(argv), capsys.readouterr().err, "1 class (class0)", "at least 2 class folders", "--objective mae")
+    assert not (tmp_path / "run").exists()

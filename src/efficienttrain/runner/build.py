@@ -202,6 +202,11 @@ def _build_data(
     if data.not_followed and runtime.is_main:
         shown = ", ".join(data.not_followed[:3]) + (f" and {len(data.not_followed) - 3} more" if len(data.not_followed) > 3 else "")
         log(f"note: not followed, already counted once (a link loop, or a link into another class): {shown}")
+    if data.num_classes < objective.min_classes:
+        raise UserError(
+            f"the training data has {data.num_classes} class ({', '.join(data.classes)}); a classifier needs at least {objective.min_classes} "
+            "class folders under train/ (for unlabelled images, --objective mae)"
+        )
     if len(data.train) < cfg.batch_size * runtime.world_size:
         raise UserError(f"the training set has {len(data.train)} images, fewer than one batch of {cfg.batch_size} per process; lower --batch-size")
     return data

@@ -69,6 +69,8 @@ class Objective:
     metric_label = "top1"
     # Config fields this objective never reads (the CLI says so when one is given).
     ignored_options: tuple[str, ...] = ()
+    # Classes the training data needs: one class leaves a classifier nothing to learn.
+    min_classes = 2
 
     def __init__(self, cfg: "TrainConfig") -> None:
         self.cfg = cfg
@@ -171,6 +173,7 @@ class MaskedAutoencoding(Objective):
     uses_magnitude = False
     metric_label = "k-NN top1"
     ignored_options = ("randaugment", "magnitude", "mixup", "cutmix", "mixup_prob", "mixup_switch_prob", "smoothing", "reprob")
+    min_classes = 1  # labels are read by the k-NN monitor only: unlabelled images in one folder are fine
 
     def __init__(self, cfg: "TrainConfig") -> None:
         super().__init__(cfg)
