@@ -530,3 +530,9 @@ def test_a_single_class_folder_is_refused_for_a_classifier(tmp_path, capsys):
             "--epochs", "1", "--workers", "0", "--no-progress", "--output", str(tmp_path / "run")]  # fmt: skip
     assert_one_line_error(main(argv), capsys.readouterr().err, "1 class (class0)", "at least 2 class folders", "--objective mae")
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_a_checkpoint_of_another_architecture_is_refused(finished_run, tmp_path, capsys):
+    argv = [*TINY, "--model", "resnet18", "--init-from", str(finished_run / "last.pt"), "--output", str(tmp_path / "run")]
+    assert_one_line_error(main(argv), capsys.readouterr().err, "only 53 of the model's 120 tensors match", "made for resnet10t", "same architecture")
+    assert not (tmp_path / "run" / "last.pt").exists()

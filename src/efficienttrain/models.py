@@ -223,6 +223,10 @@ def classifier_param_names(model: nn.Module, *, weights_only: bool = False) -> l
     return [n for n, p in model.named_parameters() if id(p) in ids and (p.dim() >= 2 or not weights_only)]
 
 
+#: The share of a model's tensors (the classifier aside) that ``--init-from`` must fill.
+MIN_INIT_SHARE = 0.5
+
+
 def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]] = None, keep_head: bool = False, new_head: bool = False) -> list[str]:
     """Initialise ``model`` from a checkpoint or safetensors file, for fine-tuning (``--init-from``).
 
@@ -244,7 +248,8 @@ def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]
         Names of the parameters left at their initialisation.
 
     Raises:
-        UserError: If the file cannot be read or no tensor matches the model.
+        UserError: If the file cannot be read, or fills less than :data:`MIN_INIT_SHARE` of the
+            model's tensors (the classifier aside): a checkpoint of another architecture.
     """
     from pathlib import Path
 
@@ -268,6 +273,15 @@ def load_weights(model: nn.Module, path: Any, *, classes: Optional[Sequence[str]
         raise UserError(
             f"no weights in {path} match the model; is it a checkpoint of the same architecture? "
             "(of an --objective mae run, use its model.safetensors: the exported encoder)"
+        )
+    body = [k for k in own if k not in classifier_param_names(model)]
+    if sum(k in usable for k in body) < MIN_INIT_SHARE * len(body):
+        # Another architecture shares some names and shapes (the later blocks of another ResNet):
+        # a run would start from a patchwork, and the log line alone would not show it.
+        made_for = f" (made for {weights.model_name})" if weights.model_name else ""
+        raise UserError(
+            f"only {sum(k in usable for k in body)} of the model's {len(body)} tensors match {path}{made_for}; "
+            "--init-from needs a checkpoint of the same architecture: pass its --model, or another file"
         )
     model.load_state_dict(usable, strict=False)
     return sorted(set(own) - set(usable))
