@@ -536,3 +536,11 @@ def test_init_from_a_checkpoint_of_another_architecture_is_refused(finished_run,
     argv = [*TINY, "--model", "resnet18", "--init-from", str(finished_run / "last.pt"), "--output", str(tmp_path / "run")]
     assert_one_line_error(main(argv), capsys.readouterr().err, "only 53 of the model's 120 tensors match", "made for resnet10t", "same architecture")
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_demo_errors_name_the_demo_commands_own_flags(tmp_path, capsys):
+    cases = [(["--image-size", "4"], "--image-size must be"), (["--per-class", "0"], "--per-class must be"),
+             (["--per-class", "2"], "--per-class 2 gives 20 training images, fewer than one batch of 32; use --per-class 4")]  # fmt: skip
+    for extra, needle in cases:
+        assert_one_line_error(main(["demo", "--output", str(tmp_path / "d"), *extra]), capsys.readouterr().err, needle)
+    assert not (tmp_path / "d").exists()

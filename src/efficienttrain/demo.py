@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from .errors import UserError
+
 __all__ = ["run_demo", "comparison_table"]
 
 
@@ -57,6 +59,23 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines + ["", DEMO_DATA_NOTE])
 
 
+# The training flags that the demo command spells its own way.
+_DEMO_FLAGS = {"--demo-image-size": "--image-size", "--demo-val-per-class": "--val-per-class", "--demo-per-class": "--per-class"}
+
+
+def _demo_config(values: dict[str, Any]) -> Any:
+    """The config of one arm; a bad value is named by the demo command's own flag."""
+    from .runner.config import make_config
+
+    try:
+        return make_config(values, preset="cpu")
+    except UserError as err:
+        message = str(err)
+        for train_flag, demo_flag in _DEMO_FLAGS.items():
+            message = message.replace(train_flag, demo_flag)
+        raise UserError(message) from None
+
+
 def run_demo(
     *,
     model: str = "resnet10t",
@@ -83,16 +102,20 @@ def run_demo(
     Returns:
         One summary dict per run (baseline first).
     """
+    from .data.demo import DEMO_CLASSES
     from .plots import plot_runs
-    from .runner.config import make_config
     from .runner.loop import Trainer
 
+    images = per_class * len(DEMO_CLASSES)
+    if 0 < images < DEMO_RECIPE["batch_size"]:
+        need = -(-DEMO_RECIPE["batch_size"] // len(DEMO_CLASSES))
+        raise UserError(f"--per-class {per_class} gives {images} training images, fewer than one batch of {DEMO_RECIPE['batch_size']}; use --per-class {need} or more")
     out = Path(output) if output else Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
     rows = []
     arms = (("ramp baseline", "ramp-baseline", {"curriculum": "constant", "magnitude": "linear"}), ("EfficientTrain", "efficienttrain", {"curriculum": "efficienttrain"}))
     for label, folder, curriculum in arms:
         print(f"\n=== {label}: {model}, {epochs:g} epochs on the demo data ({image_size}px) ===", flush=True)
-        cfg = make_config(
+        cfg = _demo_config(
             {
                 "data": "demo",
                 "model": model,
@@ -107,8 +130,7 @@ def run_demo(
                 "seed": seed,
                 "progress": progress,
                 "safetensors": False,
-            },
-            preset="cpu",
+            }
         )
         result = Trainer(cfg).run()
         rows.append({"label": label, "top1": result.final_top1, "train_time_s": result.train_time, "theoretical_speedup": result.summary["theoretical_speedup"]})
