@@ -544,3 +544,11 @@ def test_demo_errors_name_the_demo_commands_own_flags(tmp_path, capsys):
     for extra, needle in cases:
         assert_one_line_error(main(["demo", "--output", str(tmp_path / "d"), *extra]), capsys.readouterr().err, needle)
     assert not (tmp_path / "d").exists()
+
+
+def test_shards_check_out_and_the_pixel_limit_before_writing(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "data")
+    (tmp_path / "afile").write_text("x")
+    assert_one_line_error(main(["shards", str(data), str(tmp_path / "afile")]), capsys.readouterr().err, "OUT", "is a file")
+    assert_one_line_error(main(["shards", str(data), str(tmp_path / "sh"), "--max-image-pixels", "-5"]), capsys.readouterr().err, "--max-image-pixels must be at least 1")
+    assert not (tmp_path / "sh").exists()

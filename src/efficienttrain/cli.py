@@ -310,8 +310,12 @@ def _add_shards(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_shards(args: argparse.Namespace) -> int:
     from .data.shards import write_shards
-    from .limits import MAX_IMAGE_PIXELS
+    from .limits import MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_BOUND
+    from .outputs import prepare_output_folder
 
+    if args.max_image_pixels is not None and not 1 <= args.max_image_pixels <= MAX_IMAGE_PIXELS_BOUND:
+        raise UserError(f"--max-image-pixels must be at least 1 and at most {MAX_IMAGE_PIXELS_BOUND:g}, got {args.max_image_pixels}")
+    prepare_output_folder(args.out, "OUT")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     write_shards(
         args.source, args.out, shard_size=args.shard_size, max_side=args.max_side, short_side=args.short_side, quality=args.quality, val_split=args.val_split,

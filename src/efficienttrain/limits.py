@@ -17,6 +17,8 @@ MAX_IMAGE_SIZE = 4096
 # above it is treated as a corrupt image (named; skipped under --skip-bad-images) before its pixels
 # are decoded: a small PNG can declare 30000 x 30000 pixels and take gigabytes to decode.
 MAX_IMAGE_PIXELS = 64_000_000
+#: The largest value --max-image-pixels accepts (train and shards alike).
+MAX_IMAGE_PIXELS_BOUND = 10_000_000_000
 
 # Down-sampling modes of efficienttrain.frequency.downsample (PIL's lanczos included).
 DOWNSAMPLE_MODES = ("nearest", "bilinear", "bicubic", "area", "lanczos")

@@ -26,7 +26,7 @@ from ..data.shrink import SHRINK_AT, ShrinkPlan
 from ..curricula import list_curricula
 from ..curricula.schedule import MAX_EPOCHS
 from ..errors import UserError, choice_error, did_you_mean, missing_file_error
-from ..limits import CROP_OPS, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE
+from ..limits import CROP_OPS, MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_BOUND, MAX_IMAGE_SIZE
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "make_config", "resolve_final_size", "HELP", "field_type", "FieldType", "flag_name"]
 
@@ -78,7 +78,7 @@ class DataOptions:
     preload: bool = _opt(False, "decode an ImageFolder into memory once (small datasets)")
     preload_max_size: Optional[int] = _opt(None, "with --preload, shrink images to this shorter side while loading", bound=Bound(1, MAX_IMAGE_SIZE))
     skip_bad_images: bool = _opt(False, "skip and count corrupt images instead of stopping")
-    max_image_pixels: int = _opt(MAX_IMAGE_PIXELS, "the most pixels an input image may have; a larger one is handled as a corrupt image, before it is decoded (default 64 MP)", bound=Bound(1, 1e10))
+    max_image_pixels: int = _opt(MAX_IMAGE_PIXELS, "the most pixels an input image may have; a larger one is handled as a corrupt image, before it is decoded (default 64 MP)", bound=Bound(1, MAX_IMAGE_PIXELS_BOUND))
     val_split: str = _opt("val", "name of the validation directory of an ImageFolder")
     demo_per_class: int = _opt(150, "demo dataset: training images per class", bound=_COUNT)
     demo_val_per_class: int = _opt(50, "demo dataset: validation images per class", bound=_COUNT)
