@@ -189,10 +189,15 @@ class Plan:
         return "\n".join(lines + self.notes)
 
 
+def _curriculum_kind(name: str) -> str:
+    """The ``--curriculum`` of a candidate: its own name, except the baseline's (no curriculum)."""
+    return {"baseline": "none"}.get(name, name)
+
+
 def _schedule(cfg: TrainConfig, name: str, length: float, time_model: TimeModel, images_per_epoch: int) -> SchedulePlan:
     from .build import build_curriculum
 
-    kind = {"baseline": "none"}.get(name, name)
+    kind = _curriculum_kind(name)
     cur = build_curriculum(dataclasses.replace(cfg, curriculum=kind, epochs=length))
     stages: list[StagePlan] = []
     for stage in cur.stages:
@@ -303,7 +308,7 @@ def check_plan_fits(cfg: TrainConfig, curriculum: Curriculum, data: dict[str, An
     """
     from .config import flag_name, resolve_final_size
 
-    chosen = {"baseline": "none"}.get(str((data.get("chosen") or {}).get("name")), str((data.get("chosen") or {}).get("name")))
+    chosen = _curriculum_kind(str((data.get("chosen") or {}).get("name")))
     if "curriculum" in given and cfg.curriculum != chosen:
         raise UserError(f"--curriculum {cfg.curriculum} contradicts the plan's {chosen}: --plan sets the curriculum; drop --curriculum, or plan again")
     if cfg.epochs is not None and not math.isclose(cfg.epochs, curriculum.epochs, rel_tol=1e-6):
